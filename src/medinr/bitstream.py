@@ -1,0 +1,226 @@
+"""The ``.minr`` container: magic, version, a typed header and CRC-protected sections.
+
+Layout (all integers little-endian)::
+
+    b"MINR" | major u8 | minor u8 | section* | END section
+    section = tag u8 | length varint | payload | crc32(tag, length, payload) u32
+
+The first section is always the header (:class:`Header`, typed fields in a fixed order); every
+other section is opaque to this module. Readers reject a wrong magic, an unknown major version,
+a bad CRC, a missing END section (truncation) and trailing garbage, each with a clear
+:class:`~medinr.errors.BitstreamError`.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field, fields
+from enum import IntEnum
+from typing import Any
+
+from medinr.errors import BitstreamError
+
+MAGIC = b"MINR"
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+#: Hard caps so that a forged header can never make a decoder allocate without bound.
+MAX_SIDE = 65535
+MAX_FRAMES = 4096
+MAX_PIXELS = 2**31
+
+
+class Tag(IntEnum):
+    """Section tags; unknown tags in a known major version are an error, not skipped silently."""
+
+    END = 0
+    HEADER = 1
+    FRAME = 2
+    METADATA = 3
+
+
+DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+PHOTOMETRICS = ("MONOCHROME2", "MONOCHROME1")
+
+
+def _enc_str(value: str) -> bytes:
+    raw = value.encode("ascii")
+    if len(raw) > 255:
+        raise ValueError(f"header string too long: {value!r}")
+    return bytes([len(raw)]) + raw
+
+
+@dataclass
+class Header:
+    """Everything a decoder needs besides the per-frame payloads.
+
+    Field order is the wire order; the ``fmt`` metadata gives each field's struct code
+    (``"str"`` for a length-prefixed ASCII string, ``"bytes"`` for length-prefixed raw bytes).
+    """
+
+    height: int = field(metadata={"fmt": "H"})
+    width: int = field(metadata={"fmt": "H"})
+    frames: int = field(metadata={"fmt": "H"})
+    dtype: str = field(metadata={"fmt": "str"})
+    bits_stored: int = field(metadata={"fmt": "B"})
+    signed: bool = field(metadata={"fmt": "?"})
+    photometric: str = field(metadata={"fmt": "str"})
+    modality: str = field(metadata={"fmt": "str"})
+    value_min: float = field(metadata={"fmt": "d"})
+    value_max: float = field(metadata={"fmt": "d"})
+    norm_mean: float = field(metadata={"fmt": "f"})
+    norm_std: float = field(metadata={"fmt": "f"})
+    rescale_slope: float = field(metadata={"fmt": "d"})
+    rescale_intercept: float = field(metadata={"fmt": "d"})
+    arch: str = field(metadata={"fmt": "str"})
+    arch_config: bytes = field(metadata={"fmt": "bytes"})
+    init_name: str = field(metadata={"fmt": "str"})
+    init_hash: bytes = field(metadata={"fmt": "bytes"})
+
+    def to_bytes(self) -> bytes:
+        out = bytearray()
+        for f in fields(self):
+            fmt, value = f.metadata["fmt"], getattr(self, f.name)
+            if fmt == "str":
+                out += _enc_str(value)
+            elif fmt == "bytes":
+                if len(value) > 255:
+                    raise ValueError(f"header field {f.name} too long")
+                out += bytes([len(value)]) + bytes(value)
+            else:
+                out += struct.pack("<" + fmt, value)
+        return bytes(out)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Header":
+        values: dict[str, Any] = {}
+        pos = 0
+        try:
+            for f in fields(cls):
+                fmt = f.metadata["fmt"]
+                if fmt in ("str", "bytes"):
+                    n = data[pos]
+                    raw = data[pos + 1:pos + 1 + n]
+                    if len(raw) != n:
+                        raise IndexError
+                    values[f.name] = raw.decode("ascii") if fmt == "str" else bytes(raw)
+                    pos += 1 + n
+                else:
+                    size = struct.calcsize("<" + fmt)
+                    (values[f.name],) = struct.unpack_from("<" + fmt, data, pos)
+                    pos += size
+        except (IndexError, struct.error, UnicodeDecodeError) as exc:
+            raise BitstreamError("corrupted header (truncated or not ASCII)") from exc
+        if pos != len(data):
+            raise BitstreamError("corrupted header (unexpected trailing bytes)")
+        header = cls(**values)
+        header.validate()
+        return header
+
+    def validate(self) -> None:
+        """Reject values no encoder writes, before anything is allocated from them."""
+        if not (1 <= self.height <= MAX_SIDE and 1 <= self.width <= MAX_SIDE and 1 <= self.frames <= MAX_FRAMES):
+            raise BitstreamError(f"invalid image shape in header ({self.frames}x{self.height}x{self.width})")
+        if self.height * self.width * self.frames > MAX_PIXELS:
+            raise BitstreamError("image in header exceeds the maximum supported size")
+        if self.dtype not in DTYPES:
+            raise BitstreamError(f"unknown pixel dtype {self.dtype!r} in header")
+        if self.photometric not in PHOTOMETRICS:
+            raise BitstreamError(f"unknown photometric interpretation {self.photometric!r} in header")
+        if not 1 <= self.bits_stored <= 64:
+            raise BitstreamError(f"invalid bits stored {self.bits_stored} in header")
+        if not (self.value_min <= self.value_max) or not self.norm_std > 0:
+            raise BitstreamError("invalid value range or normalisation in header")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.height, self.width) if self.frames == 1 else (self.frames, self.height, self.width)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@dataclass
+class Container:
+    """A parsed stream: the header and the other sections in order, as ``(tag, payload)``."""
+
+    header: Header
+    sections: list[tuple[Tag, bytes]]
+
+    def payloads(self, tag: Tag) -> list[bytes]:
+        return [payload for t, payload in self.sections if t == tag]
+
+
+def write_container(header: Header, sections: list[tuple[Tag, bytes]]) -> bytes:
+    """Serialise a header and sections into a complete ``.minr`` byte string."""
+    out = bytearray(MAGIC + bytes([FORMAT_MAJOR, FORMAT_MINOR]))
+    for tag, payload in [(Tag.HEADER, header.to_bytes()), *sections, (Tag.END, b"")]:
+        chunk = bytes([int(tag)]) + _varint(len(payload)) + payload
+        out += chunk + struct.pack("<I", zlib.crc32(chunk))
+    return bytes(out)
+
+
+def read_container(data: bytes) -> Container:
+    """Parse and verify a ``.minr`` byte string; raises :class:`BitstreamError` on any defect."""
+    data = bytes(data)
+    if len(data) < 6:
+        raise BitstreamError(f"not a medinr file: only {len(data)} bytes")
+    if data[:4] != MAGIC:
+        raise BitstreamError("not a medinr file (wrong magic number)")
+    major, minor = data[4], data[5]
+    if major != FORMAT_MAJOR:
+        raise BitstreamError(f"unsupported .minr format version {major}.{minor} "
+                             f"(this medinr reads {FORMAT_MAJOR}.x)")
+    pos = 6
+    header: Header | None = None
+    sections: list[tuple[Tag, bytes]] = []
+    while True:
+        start = pos
+        if pos >= len(data):
+            raise BitstreamError("truncated file (end marker missing)")
+        tag_value = data[pos]
+        pos += 1
+        length, shift = 0, 0
+        while True:
+            if pos >= len(data):
+                raise BitstreamError("truncated file (inside a section length)")
+            byte = data[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+            if shift > 35:
+                raise BitstreamError("corrupted section length")
+        end = pos + length
+        if end + 4 > len(data):
+            raise BitstreamError("truncated file (a section is cut short)")
+        (crc,) = struct.unpack_from("<I", data, end)
+        if zlib.crc32(data[start:end]) != crc:
+            raise BitstreamError(f"corrupted file (CRC mismatch in section at byte {start})")
+        try:
+            tag = Tag(tag_value)
+        except ValueError:
+            raise BitstreamError(f"unknown section tag {tag_value} at byte {start}") from None
+        payload = data[pos:end]
+        pos = end + 4
+        if tag == Tag.END:
+            break
+        if header is None:
+            if tag != Tag.HEADER:
+                raise BitstreamError("corrupted file (first section is not the header)")
+            header = Header.from_bytes(payload)
+        else:
+            sections.append((tag, payload))
+    if header is None:
+        raise BitstreamError("corrupted file (no header)")
+    if pos != len(data):
+        raise BitstreamError(f"corrupted file ({len(data) - pos} unexpected bytes after the end marker)")
+    return Container(header, sections)

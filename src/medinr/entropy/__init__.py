@@ -1,0 +1,154 @@
+"""Entropy coding of quantised integer tensors with constriction's range coder.
+
+Each tensor gets a parametric model (quantised Laplace or Gaussian, zero mean) whose scale is picked
+from a fixed log-spaced grid by minimising the tensor's exact code length; the grid index and the
+symbol range travel as side information, so encoder and decoder build bit-identical models.
+All tensors of one call share a single range-coder stream (one flush instead of one per tensor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+from scipy.special import erf
+
+from medinr.errors import BitstreamError
+
+#: scale = 2 ** ((index - SCALE_OFFSET) / SCALE_STEPS_PER_OCTAVE), index in 0..255.
+SCALE_STEPS_PER_OCTAVE = 8
+SCALE_OFFSET = 96
+LAPLACE, GAUSSIAN = 0, 1
+_MAX_ABS_SYMBOL = 2**20
+
+
+def scale_from_index(index: int) -> float:
+    return float(2.0 ** ((index - SCALE_OFFSET) / SCALE_STEPS_PER_OCTAVE))
+
+
+@dataclass(frozen=True)
+class TensorModel:
+    """Side information of one tensor: distribution family, scale index and symbol range."""
+
+    family: int
+    scale_index: int
+    low: int
+    high: int
+
+    @property
+    def constant(self) -> bool:
+        return self.low == self.high
+
+    def constriction_model(self) -> "constriction.stream.model.Model":
+        scale = scale_from_index(self.scale_index)
+        cls = (constriction.stream.model.QuantizedLaplace if self.family == LAPLACE
+               else constriction.stream.model.QuantizedGaussian)
+        return cls(self.low, self.high, 0.0, scale)
+
+
+def _bin_probabilities(family: int, scale: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """Probability mass of integer bins ``[k-1/2, k+1/2]`` under zero-mean Laplace/Gaussian, shape (scales, symbols)."""
+    edges_hi = (symbols + 0.5)[None, :] / scale[:, None]
+    edges_lo = (symbols - 0.5)[None, :] / scale[:, None]
+    if family == LAPLACE:
+        cdf = lambda z: np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0)), 1 - 0.5 * np.exp(-np.maximum(z, 0)))  # noqa: E731
+    else:
+        cdf = lambda z: 0.5 * (1 + erf(z / np.sqrt(2)))  # noqa: E731
+    return np.maximum(cdf(edges_hi) - cdf(edges_lo), 1e-12)
+
+
+def fit_model(symbols: np.ndarray) -> TensorModel:
+    """Choose family and scale that minimise the estimated code length of ``symbols``."""
+    flat = np.asarray(symbols, dtype=np.int64).ravel()
+    low, high = int(flat.min()), int(flat.max())
+    if max(abs(low), abs(high)) > _MAX_ABS_SYMBOL:
+        raise ValueError(f"symbol magnitude {max(abs(low), abs(high))} exceeds {_MAX_ABS_SYMBOL}")
+    if low == high:
+        return TensorModel(LAPLACE, 0, low, high)
+    values, counts = np.unique(flat, return_counts=True)
+    indices = np.arange(256)
+    scales = 2.0 ** ((indices - SCALE_OFFSET) / SCALE_STEPS_PER_OCTAVE)
+    best: tuple[float, int, int] | None = None
+    for family in (LAPLACE, GAUSSIAN):
+        probs = _bin_probabilities(family, scales, values.astype(np.float64))
+        bits = -(np.log2(probs) * counts[None, :]).sum(axis=1)
+        i = int(np.argmin(bits))
+        if best is None or bits[i] < best[0]:
+            best = (float(bits[i]), family, i)
+    assert best is not None
+    return TensorModel(best[1], best[2], low, high)
+
+
+def _write_varint(value: int, out: bytearray) -> None:
+    value = (value << 1) ^ (value >> 63)  # zig-zag
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    result, shift = 0, 0
+    while True:
+        if pos >= len(data):
+            raise BitstreamError("truncated entropy-coded section (side information)")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+        if shift > 63:
+            raise BitstreamError("corrupted entropy-coded section (varint too long)")
+    return (result >> 1) ^ -(result & 1), pos
+
+
+def encode_tensors(tensors: list[np.ndarray]) -> bytes:
+    """Entropy-code integer tensors (any shapes) into one byte string; shapes are not stored."""
+    side = bytearray()
+    coder = constriction.stream.queue.RangeEncoder()
+    for tensor in tensors:
+        symbols = np.asarray(tensor).ravel()
+        model = fit_model(symbols) if symbols.size else TensorModel(LAPLACE, 0, 0, 0)
+        side.append(model.family << 7 | (0 if model.constant else 1))
+        side.append(model.scale_index)
+        _write_varint(model.low, side)
+        _write_varint(model.high - model.low, side)
+        if symbols.size and not model.constant:
+            coder.encode(symbols.astype(np.int32), model.constriction_model())
+    payload = coder.get_compressed().tobytes()
+    return bytes(side) + payload
+
+
+def decode_tensors(data: bytes, sizes: list[int]) -> list[np.ndarray]:
+    """Inverse of :func:`encode_tensors` given each tensor's element count; flat int32 arrays."""
+    pos = 0
+    models: list[TensorModel] = []
+    for _ in sizes:
+        if pos + 2 > len(data):
+            raise BitstreamError("truncated entropy-coded section (side information)")
+        flags, scale_index = data[pos], data[pos + 1]
+        pos += 2
+        low, pos = _read_varint(data, pos)
+        span, pos = _read_varint(data, pos)
+        if span < 0 or abs(low) > _MAX_ABS_SYMBOL or abs(low + span) > _MAX_ABS_SYMBOL or (span == 0) != (not flags & 1):
+            raise BitstreamError("corrupted entropy-coded section (invalid symbol range)")
+        models.append(TensorModel(flags >> 7, scale_index, low, low + span))
+    body = data[pos:]
+    if len(body) % 4:
+        raise BitstreamError("corrupted entropy-coded section (payload not word-aligned)")
+    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(body, dtype=np.uint32).copy())
+    out: list[np.ndarray] = []
+    for size, model in zip(sizes, models):
+        if model.constant or size == 0:
+            out.append(np.full(size, model.low, dtype=np.int32))
+            continue
+        try:
+            symbols = decoder.decode(model.constriction_model(), size)
+        except Exception as exc:  # constriction raises plain errors on garbage input
+            raise BitstreamError(f"corrupted entropy-coded payload ({exc})") from exc
+        out.append(np.asarray(symbols, dtype=np.int32))
+    return out
