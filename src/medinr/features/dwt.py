@@ -59,9 +59,9 @@ def detail_magnitude_map(img: np.ndarray, *, levels: int = 2) -> np.ndarray:
         h = 2 ** (j - 1)
         padded = np.pad(approx, ((0, h), (0, h)), mode="edge")
         tl, tr, bl, br = padded[:-h, :-h], padded[:-h, h:], padded[h:, :-h], padded[h:, h:]
-        rows = (tl + tr) - (bl + br)
-        cols = (tl + bl) - (tr + br)
-        diag = (tl + br) - (tr + bl)
+        top, bottom, top_diff, bottom_diff = tl + tr, bl + br, tl - tr, bl - br
+        rows, cols, diag = top - bottom, top_diff + bottom_diff, top_diff - bottom_diff
         out += np.sqrt(rows * rows + cols * cols + diag * diag) * np.float32(0.5 / h)
-        approx = (tl + tr + bl + br) * np.float32(0.25)
+        if j < levels:
+            approx = (top + bottom) * np.float32(0.25)
     return out

@@ -106,12 +106,12 @@ def _analyse(img: np.ndarray, config: FeatureConfig, weights: tuple[float, float
         detail = robust_unit(detail_magnitude_map(norm, levels=config.levels), config.robust_percentile)
         wg, wd, wt = config.edge_mix
         mix = wg * grad + wd * detail + wt * texture
-        edge = robust_unit(ndimage.gaussian_filter(mix, config.edge_sigma), config.robust_percentile)
+        edge = robust_unit(ndimage.gaussian_filter(mix, config.edge_sigma, truncate=3.0), config.robust_percentile)
     return vector, edge
 
 
 def _homogeneity(edge: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    return np.clip(ndimage.gaussian_filter(1.0 - edge, config.homogeneity_sigma), 0.0, 1.0)
+    return np.clip(ndimage.gaussian_filter(1.0 - edge, config.homogeneity_sigma, truncate=3.0), 0.0, 1.0)
 
 
 def extract_features(img: np.ndarray, *, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0,
