@@ -1,0 +1,77 @@
+"""Architecture codecs: how one architecture turns a normalised frame into a payload and back.
+
+The container, normalisation, metadata and rate-target plumbing live in :mod:`medinr.codec`; each
+architecture implements :class:`ArchCodec` and registers itself in :data:`ARCH_CODECS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from medinr.config import EncoderConfig
+from medinr.meta.inits import Init
+from medinr.preprocess import Normalisation
+from medinr.ratecontrol import RateTarget
+
+#: progress(stage, done, total)
+ProgressFn = Callable[[str, int, int], None]
+
+
+class ArchCodec(ABC):
+    """One architecture's encoder and decoder for single 2D frames."""
+
+    name: str
+
+    @abstractmethod
+    def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
+             frame_budget: float | None) -> Any:
+        """The architecture config shared by all frames (e.g. network width sized for the budget)."""
+
+    @abstractmethod
+    def config_from_bytes(self, data: bytes) -> Any:
+        """Parse the header's arch config; raises ValueError when invalid."""
+
+    @abstractmethod
+    def load_init(self, name: str, config: Any) -> Init:
+        """The initialisation named in a header (or chosen by the encoder)."""
+
+    def default_init(self, config: Any, modality: str) -> Init:
+        """The init an encoder starts from for this modality (a meta-learned one when installed)."""
+        from medinr.meta.inits import RANDOM
+
+        return self.load_init(RANDOM, config)
+
+    @abstractmethod
+    def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: Any, init: Init, cfg: EncoderConfig,
+                     target: RateTarget, frame_budget: float | None, progress: ProgressFn | None,
+                     label: str) -> tuple[bytes, list[str]]:
+        """Payload of one frame of stored values, plus notes on targets not met."""
+
+    @abstractmethod
+    def decode_frame(self, payload: bytes, config: Any, init: Init, norm: Normalisation, dtype: np.dtype,
+                     shape: tuple[int, int]) -> np.ndarray:
+        """Stored values of one frame from its payload (raises BitstreamError on a bad payload)."""
+
+    @abstractmethod
+    def describe(self, config: Any) -> dict[str, Any]:
+        """Human-readable facts for ``medinr info``: config, parameter count, decoder cost."""
+
+
+ARCH_CODECS: dict[str, ArchCodec] = {}
+
+
+def register(codec: ArchCodec) -> ArchCodec:
+    ARCH_CODECS[codec.name] = codec
+    return codec
+
+
+def get_arch(name: str) -> ArchCodec:
+    from medinr.archs import seed  # noqa: F401  (registers the built-in architectures)
+
+    if name not in ARCH_CODECS:
+        raise KeyError(name)
+    return ARCH_CODECS[name]

@@ -1,0 +1,144 @@
+"""The ``seed`` architecture codec: per-scale MLPs whose parameter deltas from the init are quantised and coded.
+
+Per frame: fit from the init, measure each parameter slice's sensitivity (Fisher), search the global
+quantisation factor ``k`` (1/8 octave units) for the target, fine-tune with quantisation in the
+loop at that factor, search again, entropy-code. Payload = one step-index byte per slice + the
+entropy-coded symbols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from medinr.archs import ArchCodec, ProgressFn, register
+from medinr.config import EncoderConfig
+from medinr.entropy import decode_tensors, encode_tensors
+from medinr.errors import BitstreamError
+from medinr.fit import FrameFitter, predict
+from medinr.meta.inits import Init, load_init
+from medinr.models.seed import SeedConfig, SeedINR
+from medinr.preprocess import Normalisation
+from medinr.quant import dequantize, fisher_information, quantize, step_indices
+from medinr.ratecontrol import RateTarget, closest_size, largest_true, psnr_range
+
+K_RANGE = (-320, 320)
+
+
+def param_count(config: SeedConfig) -> int:
+    in_dim = 2 * config.coord_dims * config.freqs_per_band
+    dims = [in_dim] + [config.hidden] * config.layers + [1]
+    return config.scales * sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
+
+
+def _model_from(config: SeedConfig, params: list[torch.Tensor]) -> SeedINR:
+    model = SeedINR(config)
+    with torch.no_grad():
+        for p, value in zip(model.parameters(), params):
+            p.copy_(value)
+    return model
+
+
+def reconstruct(payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
+                shape: tuple[int, int]) -> np.ndarray:
+    """The decoder's path for one frame: payload -> parameters -> prediction -> stored values."""
+    groups = [p.shape[0] for p in init.params]
+    n_idx = sum(groups)
+    if len(payload) < n_idx:
+        raise BitstreamError("truncated frame payload (quantisation steps)")
+    flat = np.frombuffer(payload[:n_idx], dtype=np.uint8)
+    idx = np.split(flat, np.cumsum(groups)[:-1])
+    symbols = decode_tensors(payload[n_idx:], [p.numel() for p in init.params])
+    model = _model_from(config, dequantize(symbols, init.params, idx))
+    return norm.inverse(predict(model, *shape), dtype)
+
+
+class _Quantiser:
+    """Quantise-and-code a fitted model at global factor ``k``, caching sizes and PSNRs per ``k``."""
+
+    def __init__(self, model: SeedINR, init: Init, fisher: list[np.ndarray], norm: Normalisation,
+                 frame: np.ndarray) -> None:
+        self.model, self.init, self.fisher, self.norm, self.frame = model, init, fisher, norm, frame
+        self._payload: dict[int, bytes] = {}
+        self._psnr: dict[int, float] = {}
+
+    def indices(self, k: int) -> list[np.ndarray]:
+        return step_indices(self.fisher, k / 8)
+
+    def payload(self, k: int) -> bytes:
+        if k not in self._payload:
+            idx = self.indices(k)
+            symbols = quantize(self.model.parameters(), self.init.params, idx)
+            self._payload[k] = np.concatenate(idx).tobytes() + encode_tensors(symbols)
+        return self._payload[k]
+
+    def psnr(self, k: int) -> float:
+        if k not in self._psnr:
+            decoded = reconstruct(self.payload(k), self.model.config, self.init, self.norm, self.frame.dtype,
+                                  self.frame.shape)
+            self._psnr[k] = psnr_range(self.frame, decoded)
+        return self._psnr[k]
+
+    def choose(self, target: RateTarget, budget: float | None, quality_loss_db: float) -> int:
+        if target.mode == "bpp":
+            return closest_size(lambda k: len(self.payload(k)), budget or 0, *K_RANGE)
+        goal = target.value if target.mode == "psnr" else self.psnr(K_RANGE[0]) - quality_loss_db
+        k = largest_true(lambda k: self.psnr(k) >= goal, *K_RANGE)
+        return K_RANGE[0] if k is None else k
+
+
+class SeedCodec(ArchCodec):
+    name = "seed"
+
+    def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
+             frame_budget: float | None) -> SeedConfig:
+        config = SeedConfig(scales=SeedConfig.scales_for(height, width), freqs_per_band=cfg.freqs_per_band,
+                            hidden=cfg.default_width, layers=cfg.layers, activation=cfg.activation,
+                            omega0=cfg.omega0)
+        if target.mode != "bpp":
+            return config
+        fitting = [w for w in cfg.widths
+                   if param_count(replace(config, hidden=w)) * cfg.bits_per_param <= 8 * (frame_budget or 0)]
+        return replace(config, hidden=fitting[-1] if fitting else cfg.widths[0])
+
+    def config_from_bytes(self, data: bytes) -> SeedConfig:
+        return SeedConfig.from_bytes(data)
+
+    def load_init(self, name: str, config: SeedConfig) -> Init:
+        return load_init(name, self.name, config)
+
+    def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: SeedConfig, init: Init,
+                     cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
+                     progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
+        def report(stage: str):
+            return (lambda done, total: progress(label + stage, done, total)) if progress else None
+
+        model = _model_from(config, list(init.params))
+        fitter = FrameFitter(model, norm.forward(frame), cfg.fit)
+        fitter.fit(report("fit"))
+        fisher = fisher_information(list(model.parameters()), fitter.loss_closure)
+        quantiser = _Quantiser(model, init, fisher, norm, frame)
+        k = quantiser.choose(target, frame_budget, cfg.quantisation_loss_db)
+        if cfg.fit.qat_steps > 0:
+            fitter.quantisation_aware_finetune(list(init.params), quantiser.indices(k), report("quantise"))
+            quantiser = _Quantiser(model, init, fisher, norm, frame)
+            k = quantiser.choose(target, frame_budget, cfg.quantisation_loss_db)
+        notes = []
+        if target.mode == "psnr" and quantiser.psnr(k) < (target.value or 0):
+            notes.append(f"{label}target {target.value:.2f} dB not reached: best is {quantiser.psnr(k):.2f} dB "
+                         "(try --preset max)")
+        return quantiser.payload(k), notes
+
+    def decode_frame(self, payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
+                     shape: tuple[int, int]) -> np.ndarray:
+        return reconstruct(payload, config, init, norm, dtype, shape)
+
+    def describe(self, config: SeedConfig) -> dict[str, Any]:
+        return {"config": dict(config.__dict__), "parameters": param_count(config),
+                "multiply_adds_per_pixel": SeedINR(config).multiply_adds_per_pixel()}
+
+
+register(SeedCodec())

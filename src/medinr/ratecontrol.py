@@ -1,0 +1,54 @@
+"""Rate-control primitives shared by the architectures: targets and monotone searches over one integer knob."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RateTarget:
+    """``bpp``: file size; ``psnr``: smallest file reaching it; ``quality``: the architecture's natural point."""
+
+    mode: str
+    value: float | None = None
+
+    @classmethod
+    def from_args(cls, bpp: float | None, psnr: float | None) -> "RateTarget":
+        if bpp is not None:
+            return cls("bpp", bpp)
+        if psnr is not None:
+            return cls("psnr", psnr)
+        return cls("quality")
+
+
+def largest_true(ok: Callable[[int], bool], lo: int, hi: int) -> int | None:
+    """Largest k in [lo, hi] with ``ok(k)``, for ``ok`` true below a threshold and false above; None if never."""
+    if not ok(lo):
+        return None
+    if ok(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def closest_size(size: Callable[[int], int], budget: float, lo: int, hi: int) -> int:
+    """k in [lo, hi] whose size is closest to ``budget``, for ``size`` decreasing in k."""
+    below = largest_true(lambda k: size(k) >= budget, lo, hi)
+    if below is None:
+        return lo
+    candidates = [below] + ([below + 1] if below < hi else [])
+    return min(candidates, key=lambda k: abs(size(k) - budget))
+
+
+def psnr_range(reference: np.ndarray, decoded: np.ndarray) -> float:
+    """PSNR with the reference's own dynamic range as peak (the project's convention)."""
+    ref = reference.astype(np.float64)
+    peak = float(ref.max() - ref.min()) or 1.0
+    mse = float(np.mean((decoded.astype(np.float64) - ref) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
