@@ -101,10 +101,7 @@ class SeedINR(nn.Module):
             axis_feats = banded_fourier_features(axis_coordinates(n)[:, None], self.freqs)  # (S, n, 2K)
             w_axis = first_w[:, axis * per_axis:(axis + 1) * per_axis]
             x = x + torch.bmm(axis_feats, w_axis).index_select(1, idx)  # (S, P, h)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if i == 0:
-                continue
+        for w, b in zip(list(self.weights)[1:], list(self.biases)[1:]):
             x = torch.baddbmm(b, self._act(x), w)
         return x[..., 0].transpose(0, 1)  # (P, S)
 
