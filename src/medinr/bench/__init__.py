@@ -1,0 +1,1 @@
+"""Benchmark: standard baseline codecs, Bjontegaard deltas, dataset runs and reports."""
