@@ -26,6 +26,8 @@ from medinr.quant import dequantize, fisher_information, quantize, step_indices
 from medinr.ratecontrol import RateTarget, closest_size, largest_true, psnr_range
 
 K_RANGE = (-320, 320)
+#: symbols beyond this magnitude mean the steps are pointlessly fine for the entropy coder
+MAX_SYMBOL = 2**15
 
 
 def param_count(config: SeedConfig) -> int:
@@ -64,15 +66,19 @@ class _Quantiser:
         self.model, self.init, self.fisher, self.norm, self.frame = model, init, fisher, norm, frame
         self._payload: dict[int, bytes] = {}
         self._psnr: dict[int, float] = {}
+        fits = lambda k: max(int(np.abs(q).max()) for q in self._symbols(-k)) <= MAX_SYMBOL  # noqa: E731
+        finest = largest_true(fits, -K_RANGE[1], -K_RANGE[0])
+        self.k_range = (K_RANGE[1] if finest is None else -finest, K_RANGE[1])
+
+    def _symbols(self, k: int) -> list[np.ndarray]:
+        return quantize(self.model.parameters(), self.init.params, self.indices(k))
 
     def indices(self, k: int) -> list[np.ndarray]:
         return step_indices(self.fisher, k / 8)
 
     def payload(self, k: int) -> bytes:
         if k not in self._payload:
-            idx = self.indices(k)
-            symbols = quantize(self.model.parameters(), self.init.params, idx)
-            self._payload[k] = np.concatenate(idx).tobytes() + encode_tensors(symbols)
+            self._payload[k] = np.concatenate(self.indices(k)).tobytes() + encode_tensors(self._symbols(k))
         return self._payload[k]
 
     def psnr(self, k: int) -> float:
@@ -84,10 +90,10 @@ class _Quantiser:
 
     def choose(self, target: RateTarget, budget: float | None, quality_loss_db: float) -> int:
         if target.mode == "bpp":
-            return closest_size(lambda k: len(self.payload(k)), budget or 0, *K_RANGE)
-        goal = target.value if target.mode == "psnr" else self.psnr(K_RANGE[0]) - quality_loss_db
-        k = largest_true(lambda k: self.psnr(k) >= goal, *K_RANGE)
-        return K_RANGE[0] if k is None else k
+            return closest_size(lambda k: len(self.payload(k)), budget or 0, *self.k_range)
+        goal = target.value if target.mode == "psnr" else self.psnr(self.k_range[0]) - quality_loss_db
+        k = largest_true(lambda k: self.psnr(k) >= goal, *self.k_range)
+        return self.k_range[0] if k is None else k
 
 
 class SeedCodec(ArchCodec):

@@ -1,0 +1,224 @@
+"""Command line: ``medinr encode / decode / info / bench / demo``.
+
+Every failure a user can cause ends in one line on stderr (``medinr: error: ...``) and a non-zero
+exit code; output files are written to a temporary name and renamed, so none is left half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from medinr.errors import MedinrError
+
+PRESETS = ("fast", "balanced", "max")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"medinr: error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns medinr errors (and unreadable paths) into one-line messages with exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MedinrError as exc:
+            _fail(str(exc), exc.exit_code)
+        except (OSError, MemoryError) as exc:
+            _fail(f"{type(exc).__name__}: {exc}", 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # a bug, not a user error: say so in one line; MEDINR_DEBUG=1 shows the trace
+            if os.environ.get("MEDINR_DEBUG"):
+                raise
+            _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with MEDINR_DEBUG=1 and report it", 1)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar fed by (stage, done, total) callbacks; nothing when quiet."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=1, default=str))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="medinr")
+def main() -> None:
+    """medinr: compress medical images with implicit neural representations."""
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output .minr file.")
+@click.option("--bpp", type=float, help="Target size in bits per pixel (whole file).")
+@click.option("--psnr", type=float, help="Smallest file reaching this PSNR (dB, peak = image max - min).")
+@click.option("--preset", type=click.Choice(PRESETS), default="balanced", show_default=True)
+@click.option("--modality", type=click.Choice(["auto", "cxr", "mri", "cine", "ct", "generic"]), default="auto",
+              show_default=True)
+@click.option("--arch", type=str, default=None, help="Architecture (default: the preset's).")
+@click.option("--slice", "slice_spec", type=str, default=None, help="AXIS:INDEX of a volume, e.g. 2:90.")
+@click.option("--keep-metadata/--strip-metadata", default=True, show_default=True,
+              help="Store the source DICOM attributes (patient/study/series) in the file.")
+@click.option("--steps", type=int, default=None, help="Override the preset's fitting steps.")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None, preset: str, modality: str,
+           arch: str | None, slice_spec: str | None, keep_metadata: bool, steps: int | None, quiet: bool,
+           as_json: bool) -> None:
+    """Compress INPUT (DICOM, NIfTI, PNG/TIFF/JPEG, .npy, fastMRI .h5) to a .minr file."""
+    from medinr.codec import encode_report
+    from medinr.io import read
+    from medinr.io.common import atomic_write
+
+    if output.suffix.lower() != ".minr":
+        raise MedinrError(f"output must end in .minr, got {output.name}")
+    image = read(input_path, slice=slice_spec)
+    with _progress(quiet or as_json) as progress:
+        result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=modality,
+                               keep_metadata=keep_metadata, progress=progress, arch=arch, fit_steps=steps)
+    atomic_write(output, ".minr", lambda tmp: tmp.write_bytes(result.data))
+    summary = {"input": str(input_path), "output": str(output), "bytes": len(result.data), **result.metrics,
+               "warnings": result.warnings}
+    if as_json:
+        _print_json(summary)
+    elif not quiet:
+        m = result.metrics
+        click.echo(f"{output}: {len(result.data)} bytes, {m['bpp']:.4f} bpp (ratio {m['compression_ratio']:.1f}:1), "
+                   f"PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, max error {m['max_abs_error']:g}, "
+                   f"encode {result.encode_seconds:.1f} s, decode {result.decode_seconds * 1000:.0f} ms")
+    for note in result.warnings:
+        click.echo(f"medinr: warning: {note}", err=True)
+
+
+@main.command()
+@click.argument("input_path", metavar="IN.minr", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output file: .dcm, .png, .tif, .npy, .nii or .nii.gz.")
+@click.option("--quiet", is_flag=True)
+def decode(input_path: Path, output: Path, quiet: bool) -> None:
+    """Decompress a .minr file to DICOM, PNG, TIFF, NumPy or NIfTI."""
+    from medinr.codec import decode as decode_bytes
+    from medinr.codec import describe
+    from medinr.io import Derivation, write
+
+    data = _read_bytes(input_path)
+    start = time.perf_counter()
+    image = decode_bytes(data)
+    seconds = time.perf_counter() - start
+    ratio = describe(data)["compression_ratio"]
+    derivation = Derivation(lossy=True, ratio=round(ratio, 2), method="MEDINR",
+                            description=f"Lossy compression with medinr (INR codec), ratio {ratio:.1f}:1")
+    write(image, output, derivation=derivation)
+    if not quiet:
+        click.echo(f"{output}: {'x'.join(map(str, image.pixels.shape))} {image.pixels.dtype}, "
+                   f"decoded in {seconds * 1000:.0f} ms")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise MedinrError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise MedinrError(f"{path}: is a directory") from None
+
+
+@main.command()
+@click.argument("input_path", metavar="IN.minr", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def info(input_path: Path, as_json: bool) -> None:
+    """Show a .minr file's header, sizes and architecture."""
+    from medinr.codec import describe
+
+    details = describe(_read_bytes(input_path))
+    if as_json:
+        _print_json(details)
+        return
+    for key, value in details.items():
+        click.echo(f"{key:>22}: {value}")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise MedinrError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--codecs", default="medinr,jpeg2000,jpegxl,jpeg", show_default=True,
+              help="Comma-separated: medinr, jpeg, jpeg2000, htj2k, jpegls, jpegxl, avif.")
+@click.option("--bpps", default="0.25,0.5,1,2", show_default=True, help="medinr target bpps.")
+@click.option("--preset", type=click.Choice(PRESETS), default="fast", show_default=True)
+@click.option("--arch", type=str, default=None)
+@click.option("--anchor", default="jpeg2000", show_default=True, help="BD-rate anchor codec.")
+@click.option("--crop", type=int, default=None, help="Centre-crop every image to N x N first.")
+@click.option("--slice", "slice_spec", default=None, help="AXIS:INDEX for volumes.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("results.json"), show_default=True)
+@click.option("--quiet", is_flag=True)
+def bench(files: tuple[Path, ...], codecs: str, bpps: str, preset: str, arch: str | None, anchor: str,
+          crop: int | None, slice_spec: str | None, out: Path, quiet: bool) -> None:
+    """Compare medinr with standard codecs on FILES; write results JSON with BD-rates."""
+    from medinr.bench.runner import BenchConfig, run_bench, write_results
+
+    cfg = BenchConfig(codecs=[c.strip() for c in codecs.split(",") if c.strip()], medinr_bpps=_floats(bpps),
+                      preset=preset, arch=arch, anchor=anchor, crop=crop, slice=slice_spec)
+    with _progress(quiet) as progress:
+        document = run_bench(list(files), cfg, progress)
+    write_results(document, out)
+    if not quiet:
+        _print_bench_table(document)
+        click.echo(f"results written to {out}")
+
+
+def _print_bench_table(document: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="mean over images, per rate point")
+    for col in ("codec", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec ms"):
+        table.add_column(col)
+    for entry in document["codecs"]:
+        r = entry["results"]
+        for i in range(len(r["bpp"])):
+            table.add_row(entry["name"], f"{r['bpp'][i]:.3f}", f"{r['psnr'][i]:.2f}", f"{r['ms-ssim'][i]:.4f}",
+                          f"{r['encoding_time'][i]:.2f}", f"{1000 * r['decoding_time'][i]:.1f}")
+    Console().print(table)
+    anchor = document["bd_rate_vs_anchor"]["anchor"]
+    for name, s in document["bd_rate_vs_anchor"]["per_codec"].items():
+        value = "n/a" if s["mean_bd_rate_percent"] is None else f"{s['mean_bd_rate_percent']:+.1f} %"
+        click.echo(f"BD-rate of {name} vs {anchor}: {value} ({s['images_with_bd_rate']}/{s['images']} images)")
+
+
+if __name__ == "__main__":
+    main()
