@@ -175,9 +175,10 @@ def read_container(data: bytes) -> Container:
     if data[:4] != MAGIC:
         raise BitstreamError("not a medinr file (wrong magic number)")
     major, minor = data[4], data[5]
-    if major != FORMAT_MAJOR:
+    if major != FORMAT_MAJOR or minor > FORMAT_MINOR:
         raise BitstreamError(f"unsupported .minr format version {major}.{minor} "
-                             f"(this medinr reads {FORMAT_MAJOR}.x)")
+                             f"(this medinr reads {FORMAT_MAJOR}.0 to {FORMAT_MAJOR}.{FORMAT_MINOR}; "
+                             "a newer file needs a newer medinr)")
     pos = 6
     header: Header | None = None
     sections: list[tuple[Tag, bytes]] = []

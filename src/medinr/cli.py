@@ -95,12 +95,13 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
            arch: str | None, slice_spec: str | None, keep_metadata: bool, steps: int | None, quiet: bool,
            as_json: bool) -> None:
     """Compress INPUT (DICOM, NIfTI, PNG/TIFF/JPEG, .npy, fastMRI .h5) to a .minr file."""
-    from medinr.codec import encode_report
+    from medinr.codec import encode_report, validate_targets
     from medinr.io import read
     from medinr.io.common import atomic_write
 
     if output.suffix.lower() != ".minr":
         raise MedinrError(f"output must end in .minr, got {output.name}")
+    validate_targets(bpp, psnr, modality)
     image = read(input_path, slice=slice_spec)
     with _progress(quiet or as_json) as progress:
         result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=modality,

@@ -99,6 +99,18 @@ def _metadata_section(image: MedicalImage) -> bytes | None:
     return zlib.compress(buffer.getvalue(), 9)
 
 
+def validate_targets(bpp: float | None, psnr: float | None, modality: str = "auto") -> None:
+    """Refuse impossible or contradictory targets before any work starts."""
+    if bpp is not None and psnr is not None:
+        raise RateControlError("give either a bpp or a PSNR target, not both")
+    if bpp is not None and not (0 < bpp < 64):
+        raise RateControlError(f"impossible bpp target {bpp}: must be in (0, 64)")
+    if psnr is not None and not (0 < psnr < 200):
+        raise RateControlError(f"impossible PSNR target {psnr} dB: must be in (0, 200)")
+    if modality not in MODALITIES:
+        raise InputError(f"unknown modality {modality!r}: choose one of {', '.join(MODALITIES)}")
+
+
 def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: float | None = None,
            preset: str = "balanced", modality: str = "auto", keep_metadata: bool = False,
            progress: ProgressFn | None = None, **options: Any) -> bytes:
@@ -110,14 +122,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     ``options`` override preset fields (e.g. ``default_width=32``, ``fit_steps=500``).
     """
     image = _as_image(image)
-    if bpp is not None and psnr is not None:
-        raise RateControlError("give either a bpp or a PSNR target, not both")
-    if bpp is not None and not (0 < bpp < 64):
-        raise RateControlError(f"impossible bpp target {bpp}: must be in (0, 64)")
-    if psnr is not None and not (0 < psnr < 200):
-        raise RateControlError(f"impossible PSNR target {psnr} dB: must be in (0, 200)")
-    if modality not in MODALITIES:
-        raise InputError(f"unknown modality {modality!r}: choose one of {', '.join(MODALITIES)}")
+    validate_targets(bpp, psnr, modality)
     cfg = preset_config(preset, **options)
     try:
         arch_codec = get_arch(cfg.arch)
@@ -138,8 +143,9 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
         fixed = len(write_container(probe, extra + [(Tag.FRAME, b"")] * image.frames))
         budget = (bpp * image.num_pixels / 8 - fixed) / image.frames
         if budget <= 0:
+            kept = f", of which {len(metadata)} bytes of DICOM metadata (see --strip-metadata)" if metadata else ""
             raise RateControlError(f"impossible bpp target {bpp}: the file's fixed overhead alone is "
-                                   f"{8 * fixed / image.num_pixels:.3f} bpp")
+                                   f"{8 * fixed / image.num_pixels:.3f} bpp{kept}")
     config = arch_codec.plan(image.height, image.width, cfg, target, budget)
     init = arch_codec.default_init(config, modality)
 

@@ -1,0 +1,110 @@
+"""The command line: real files in, real files out, one-line errors, exit codes, no partial outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from click.testing import CliRunner
+
+import medinr
+from medinr.cli import main
+
+FAST = ["--preset", "fast", "--steps", "30", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, shared_data) -> Path:
+    """A small 12-bit DICOM (2 frames, 32x32 cut from the real multi-frame MR) and an 8-bit PNG crop."""
+    root = tmp_path_factory.mktemp("cli")
+    mr = medinr.read(shared_data / "mri" / "test" / "emri_small_head_12bit_10fr.dcm")
+    medinr.write(mr.with_pixels(np.ascontiguousarray(mr.pixels[4:6, 16:48, 16:48])), root / "mr.dcm")
+    cxr = medinr.read(shared_data / "cxr" / "test" / "txv_512_00000001_000.png")
+    medinr.write(cxr.with_pixels(np.ascontiguousarray(cxr.pixels[200:240, 200:240])), root / "cxr.png")
+    return root
+
+
+def run(*args: str) -> "click.testing.Result":  # noqa: F821
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_encode_info_decode_dicom(workdir) -> None:
+    minr = workdir / "mr.minr"
+    result = run("encode", workdir / "mr.dcm", "-o", minr, "--bpp", "8", *FAST)  # DICOM attributes: ~5 bpp here
+    assert result.exit_code == 0, result.output
+    info = run("info", minr, "--json")
+    assert info.exit_code == 0 and json.loads(info.output)["shape"] == [2, 32, 32]
+    out = workdir / "mr_decoded.dcm"
+    assert run("decode", minr, "-o", out, "--quiet").exit_code == 0
+    ds = pydicom.dcmread(out)
+    source = pydicom.dcmread(workdir / "mr.dcm")
+    assert ds.LossyImageCompression == "01" and "DERIVED" in ds.ImageType
+    assert ds.SOPInstanceUID != source.SOPInstanceUID and ds.PatientID == source.PatientID
+    assert "medinr" in ds.DerivationDescription and float(ds.LossyImageCompressionRatio) > 1
+    assert ds.BitsStored == 12 and ds.pixel_array.shape == (2, 32, 32)
+
+
+def test_decode_to_npy_holds_stored_values_in_source_dtype(workdir) -> None:
+    minr = workdir / "cxr.minr"
+    assert run("encode", workdir / "cxr.png", "-o", minr, *FAST).exit_code == 0
+    assert run("decode", minr, "-o", workdir / "cxr.npy", "--quiet").exit_code == 0
+    array = np.load(workdir / "cxr.npy")
+    assert array.shape == (40, 40) and array.dtype == np.uint8
+
+
+def test_encode_json_summary(workdir) -> None:
+    result = run("encode", workdir / "cxr.png", "-o", workdir / "j.minr", "--preset", "fast", "--steps", "30",
+                 "--json")
+    summary = json.loads(result.output)
+    assert result.exit_code == 0 and summary["bytes"] == (workdir / "j.minr").stat().st_size
+
+
+@pytest.mark.parametrize("name,content", [("trunc.minr", None), ("garbage.minr", b"hello world, not medinr")])
+def test_bad_minr_fails_cleanly_without_output(workdir, name, content) -> None:
+    good = (workdir / "mr.minr").read_bytes() if (workdir / "mr.minr").exists() else None
+    if content is None:
+        if good is None:
+            pytest.skip("needs the encoded file of the first test")
+        content = good[: len(good) // 2]
+    bad = workdir / name
+    bad.write_bytes(content)
+    out = workdir / f"{name}.png"
+    result = run("decode", bad, "-o", out)
+    assert result.exit_code == 3 and "medinr: error:" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_decode_does_not_overwrite_existing_output_on_failure(workdir) -> None:
+    out = workdir / "keep.png"
+    out.write_bytes(b"precious")
+    (workdir / "bad.minr").write_bytes(b"MINR\x01\x00junk")
+    assert run("decode", workdir / "bad.minr", "-o", out).exit_code != 0
+    assert out.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("args", [["encode", "missing.png", "-o", "x.minr"],
+                                  ["encode", "cxr.png", "-o", "x.png"],
+                                  ["encode", "cxr.png", "-o", "x.minr", "--bpp", "-2"],
+                                  ["info", "missing.minr"]])
+def test_user_errors_exit_non_zero_with_one_line(workdir, args, monkeypatch) -> None:
+    monkeypatch.chdir(workdir)
+    result = run(*args)
+    assert result.exit_code != 0 and result.output.startswith("medinr: error:")
+    assert not (workdir / "x.minr").exists() and not (workdir / "x.png").exists()
+
+
+def test_bench_writes_results_with_bd_rate(workdir) -> None:
+    out = workdir / "results.json"
+    result = run("bench", workdir / "cxr.png", "--codecs", "medinr,jpeg2000", "--bpps", "2,4", "--out", out,
+                 "--quiet")
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    names = [c["name"] for c in document["codecs"]]
+    assert names == ["medinr", "jpeg2000"]
+    medinr_results = document["codecs"][0]["results"]
+    assert len(medinr_results["bpp"]) == 2 and all(b > 0 for b in medinr_results["bpp"])
+    assert "medinr" in document["bd_rate_vs_anchor"]["per_codec"]

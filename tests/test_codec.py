@@ -1,0 +1,148 @@
+"""End-to-end codec on small real crops: exact shape/dtype/range, rate control, errors, decoder agreement."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import medinr
+from medinr.bitstream import Tag, read_container, write_container
+from medinr.codec import RateWarning, describe, encode_report
+from medinr.errors import BitstreamError, InitError, InputError, RateControlError
+from medinr.metrics import psnr
+
+QUICK = dict(preset="fast", fit_steps=40, fit_qat_steps=5)
+
+
+@pytest.fixture(scope="module")
+def cxr_crop(shared_data) -> np.ndarray:
+    image = medinr.read(shared_data / "cxr" / "test" / "txv_512_00000001_000.png")
+    return np.ascontiguousarray(image.pixels[200:248, 200:248])
+
+
+@pytest.fixture(scope="module")
+def mr_stack(shared_data) -> medinr.MedicalImage:
+    image = medinr.read(shared_data / "mri" / "test" / "emri_small_head_12bit_10fr.dcm")
+    return image.with_pixels(np.ascontiguousarray(image.pixels[3:5, 16:48, 16:48]))
+
+
+def test_8bit_round_trip_keeps_shape_dtype_and_range(cxr_crop) -> None:
+    decoded = medinr.decode(medinr.encode(cxr_crop, **QUICK))
+    assert decoded.pixels.shape == cxr_crop.shape and decoded.pixels.dtype == np.uint8
+    assert cxr_crop.min() <= decoded.pixels.min() and decoded.pixels.max() <= cxr_crop.max()
+    assert psnr(cxr_crop, decoded.pixels) > 18  # a fit, not noise
+
+
+def test_12bit_dicom_stack_round_trip(mr_stack) -> None:
+    decoded = medinr.decode(medinr.encode(mr_stack, **QUICK))
+    assert decoded.pixels.shape == mr_stack.pixels.shape and decoded.pixels.dtype == np.uint16
+    assert decoded.bits_stored == 12 and decoded.photometric == mr_stack.photometric
+
+
+def test_signed_cine_crop_round_trip(shared_data) -> None:
+    frame = medinr.read(shared_data / "cine" / "train" / "SCD0000101_mid" / "frame00.dcm")
+    pixels = np.ascontiguousarray(frame.pixels[100:132, 100:132]) - 300  # exercise negative values
+    image = frame.with_pixels(pixels.astype(np.int16))
+    decoded = medinr.decode(medinr.encode(image, **QUICK))
+    assert decoded.pixels.dtype == np.int16 and decoded.signed
+    assert pixels.min() <= decoded.pixels.min() and decoded.pixels.max() <= pixels.max()
+
+
+def test_float_image_round_trip(shared_data) -> None:
+    pixels = np.load(shared_data / "mri" / "test" / "dipy_t1_coronal_slice.npy")[100:140, 100:140]
+    decoded = medinr.decode(medinr.encode(np.ascontiguousarray(pixels), **QUICK))
+    assert decoded.pixels.dtype == np.float64 and decoded.pixels.shape == pixels.shape
+
+
+def test_bpp_target_is_met_on_the_real_file(cxr_crop) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RateWarning)
+        data = medinr.encode(cxr_crop, bpp=3.0, **QUICK)
+    assert abs(8 * len(data) / cxr_crop.size - 3.0) <= 0.05 * 3.0
+
+
+def test_higher_bpp_gives_better_quality(cxr_crop) -> None:
+    low = encode_report(cxr_crop, bpp=1.5, **QUICK).metrics["psnr"]
+    high = encode_report(cxr_crop, bpp=6.0, **QUICK).metrics["psnr"]
+    assert high > low
+
+
+def test_psnr_target_is_reached_or_warned(cxr_crop) -> None:
+    result = encode_report(cxr_crop, psnr=22.0, **QUICK)
+    assert result.metrics["psnr"] >= 22.0 or result.warnings
+
+
+def test_report_metrics_come_from_the_real_decoder(cxr_crop) -> None:
+    result = encode_report(cxr_crop, **QUICK)
+    decoded = medinr.decode(result.data)
+    assert result.metrics["psnr"] == pytest.approx(psnr(cxr_crop, decoded.pixels))
+    assert result.metrics["bpp"] == 8 * len(result.data) / cxr_crop.size
+
+
+def test_decode_is_identical_on_one_and_two_threads(cxr_crop) -> None:
+    data = medinr.encode(cxr_crop, **QUICK)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = medinr.decode(data).pixels
+        torch.set_num_threads(2)
+        two = medinr.decode(data).pixels
+    finally:
+        torch.set_num_threads(previous)
+    np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("kwargs,error", [(dict(bpp=0), RateControlError), (dict(bpp=-1), RateControlError),
+                                          (dict(psnr=500), RateControlError),
+                                          (dict(bpp=1, psnr=30), RateControlError),
+                                          (dict(bpp=0.01), RateControlError),
+                                          (dict(modality="xray"), InputError)])
+def test_impossible_targets_are_refused(cxr_crop, kwargs, error) -> None:
+    with pytest.raises(error):
+        medinr.encode(cxr_crop, **{**QUICK, **kwargs})
+
+
+@pytest.mark.parametrize("pixels", [np.zeros((0, 5), np.uint8), np.full((8, 8), np.nan),
+                                    np.zeros((8, 8, 3), np.uint8)[None], np.zeros((4, 4), np.int64)])
+def test_bad_arrays_are_refused(pixels) -> None:
+    with pytest.raises(InputError):
+        medinr.encode(pixels, **QUICK)
+
+
+def test_a_stream_made_with_another_init_refuses_to_decode(cxr_crop) -> None:
+    container = read_container(medinr.encode(cxr_crop, **QUICK))
+    container.header.init_hash = bytes(8)
+    forged = write_container(container.header, container.sections)
+    with pytest.raises(InitError, match="differs"):
+        medinr.decode(forged)
+
+
+def test_missing_frame_is_a_bitstream_error(mr_stack) -> None:
+    container = read_container(medinr.encode(mr_stack, **QUICK))
+    forged = write_container(container.header, container.sections[:1])  # 2-frame header, 1 frame
+    with pytest.raises(BitstreamError, match="frames"):
+        medinr.decode(forged)
+
+
+def test_corrupted_payload_with_valid_crc_is_a_bitstream_error(cxr_crop) -> None:
+    container = read_container(medinr.encode(cxr_crop, **QUICK))
+    forged = write_container(container.header, [(Tag.FRAME, b"\x01\x02")])
+    with pytest.raises(BitstreamError):
+        medinr.decode(forged)
+
+
+def test_describe_reports_file_size_and_architecture(cxr_crop) -> None:
+    data = medinr.encode(cxr_crop, **QUICK)
+    info = describe(data)
+    assert info["file_bytes"] == len(data) and info["arch"] == "seed" and info["parameters"] > 0
+    assert info["bpp"] == pytest.approx(8 * len(data) / cxr_crop.size)
+
+
+def test_dicom_metadata_travels_when_kept(shared_data) -> None:
+    image = medinr.read(shared_data / "mri" / "test" / "emri_small_head_12bit_10fr.dcm")
+    image = image.with_pixels(np.ascontiguousarray(image.pixels[:1, :32, :32]))
+    decoded = medinr.decode(medinr.encode(image, keep_metadata=True, **QUICK))
+    assert decoded.metadata["dicom"].PatientID == image.metadata["dicom"].PatientID
