@@ -1,0 +1,170 @@
+"""Meta-learning tasks: square crops of a modality's training images, resized to one task size.
+
+A *source* is one series: a 2D image, a stack of frames, or a volume (sliced along any of its three
+axes). Files found inside a sub-folder of a folder argument form one series together (e.g. the frames
+of one cine slice), so a validation split never puts neighbouring frames on both sides. A *task* is one
+crop with a side drawn log-uniformly between the task size and the slice's shorter side (whole views
+included), resized with antialiasing to ``task_size`` x ``task_size`` and z-score normalised as the
+codec normalises an image; its support set is a random subset of its pixels and its query set the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from medinr.errors import InputError
+from medinr.io import SUPPORTED_READ_EXTENSIONS, read
+from medinr.io.dicom import is_dicom_file
+
+#: a crop whose z-scored content is flatter than this (std of the stored values / their range) is skipped
+MIN_RELATIVE_STD = 0.02
+
+
+@dataclass(frozen=True)
+class Source:
+    """One series of training pixels: ``frames`` (N, H, W) in stored values, ``span`` their range; a volume
+    is sliced on all three axes."""
+
+    name: str
+    frames: np.ndarray
+    volume: bool
+    span: float
+
+    def slice(self, rng: np.random.Generator) -> np.ndarray:
+        axis = int(rng.integers(3)) if self.volume else 0
+        index = int(rng.integers(self.frames.shape[axis]))
+        return np.take(self.frames, index, axis=axis)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A normalised (T, T) image with disjoint support and query pixel sets (flat indices)."""
+
+    image: torch.Tensor
+    support: torch.Tensor
+    query: torch.Tensor
+
+    @property
+    def size(self) -> int:
+        return self.image.shape[0]
+
+    def pixels(self, flat: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """Per-axis indices and targets of the given pixels (the INR's ``forward`` input)."""
+        n = self.size
+        return (flat // n, flat % n), self.image.reshape(-1)[flat]
+
+
+def _is_image_file(path: Path) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(ext) for ext in SUPPORTED_READ_EXTENSIONS) or (path.suffix == "" and is_dicom_file(path))
+
+
+def _series_of(paths: list[Path]) -> dict[str, list[Path]]:
+    """Group image files into series: a file argument or a file directly in a folder argument stands
+    alone; files in a sub-folder of a folder argument form one series named by that sub-folder."""
+    series: dict[str, list[Path]] = defaultdict(list)
+    for path in paths:
+        path = Path(path)
+        if path.is_file():
+            series[str(path)].append(path)
+        elif path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and _is_image_file(p)):
+                key = file if file.parent == path else file.parent
+                series[str(key)].append(file)
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return dict(series)
+
+
+def load_sources(paths: list[Path]) -> tuple[list[Source], list[str]]:
+    """Read every usable series under ``paths``; returns the sources and one note per skipped file."""
+    sources, notes = [], []
+    for name, files in sorted(_series_of(paths).items()):
+        frames, volume = [], False
+        for file in files:
+            try:
+                image = read(file)
+            except InputError as exc:
+                notes.append(str(exc))
+                continue
+            stack = image.frame_stack()
+            frames.append(stack)
+            volume = volume or (image.source_format == "nifti" and stack.shape[0] > 1)
+        shapes = {f.shape[1:] for f in frames}
+        if len(shapes) > 1:
+            notes.append(f"{name}: frames of different sizes {sorted(shapes)}; series skipped")
+            continue
+        if frames:
+            stack = np.concatenate(frames)
+            sources.append(Source(name, stack, volume and len(frames) == 1, float(np.ptp(stack)) or 1.0))
+    if not sources:
+        raise InputError(f"no usable training images under {', '.join(str(p) for p in paths)}")
+    return sources, notes
+
+
+def split_sources(sources: list[Source], val_fraction: float, seed: int) -> tuple[list[Source], list[Source]]:
+    """Deterministic split by series: about ``val_fraction`` of them (at least one) held back for validation."""
+    if len(sources) < 2:
+        raise InputError("meta-training needs at least two series (one is held back for validation)")
+    order = np.random.default_rng(seed).permutation(len(sources))
+    n_val = min(len(sources) - 1, max(1, round(val_fraction * len(sources))))
+    held = set(order[:n_val].tolist())
+    return ([s for i, s in enumerate(sources) if i not in held], [s for i, s in enumerate(sources) if i in held])
+
+
+def resize(image: np.ndarray, size: int) -> torch.Tensor:
+    """Antialiased bilinear resize of a 2D array to (size, size), float32."""
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    if x.shape[-2:] == (size, size):
+        return x[0, 0]
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0, 0]
+
+
+def normalise(image: torch.Tensor) -> torch.Tensor:
+    """Z-score as the codec does (mean 0, std 1; a constant image stays 0)."""
+    std = float(image.std(unbiased=False))
+    return (image - image.mean()) / (std if std > 0 else 1.0)
+
+
+class TaskSampler:
+    """Draws tasks from sources with its own NumPy generator (whose state checkpoints save)."""
+
+    def __init__(self, sources: list[Source], task_size: int, support_fraction: float, seed: int,
+                 max_tries: int = 50) -> None:
+        if not 0 < support_fraction < 1:
+            raise InputError(f"support_fraction must be in (0, 1), got {support_fraction}")
+        self.sources = sources
+        self.task_size = task_size
+        self.support_count = max(1, min(task_size**2 - 1, round(support_fraction * task_size**2)))
+        self.rng = np.random.default_rng(seed)
+        self.max_tries = max_tries
+
+    def crop(self) -> torch.Tensor:
+        """A normalised (T, T) view of a random crop that is not (nearly) flat."""
+        for _ in range(self.max_tries):
+            source = self.sources[int(self.rng.integers(len(self.sources)))]
+            plane = source.slice(self.rng)
+            short = min(plane.shape)
+            lo = min(self.task_size, short)
+            side = int(round(math.exp(self.rng.uniform(math.log(lo), math.log(short)))))
+            top = int(self.rng.integers(plane.shape[0] - side + 1))
+            left = int(self.rng.integers(plane.shape[1] - side + 1))
+            patch = plane[top:top + side, left:left + side].astype(np.float64)
+            if patch.std() >= MIN_RELATIVE_STD * source.span:
+                return normalise(resize(patch, self.task_size))
+        raise InputError("the training images are (nearly) constant: no usable crop found")
+
+    def task(self) -> Task:
+        image = self.crop()
+        perm = torch.from_numpy(self.rng.permutation(self.task_size**2))
+        return Task(image, perm[:self.support_count], perm[self.support_count:])
+
+    def tasks(self, n: int) -> list[Task]:
+        return [self.task() for _ in range(n)]
