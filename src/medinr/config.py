@@ -10,6 +10,27 @@ from medinr.fit import FitConfig
 
 
 @dataclass
+class GridOptions:
+    """Fitting settings of the ``grid`` architecture (:mod:`medinr.archs.grid`); ``grid_*`` options override them."""
+
+    steps: int = 600
+    #: fraction of the steps trained with additive uniform noise on the latents (the rest: straight-through rounding)
+    noise_fraction: float = 0.7
+    lr_latent: float = 0.05
+    lr_net: float = 2e-2
+    #: rate-distortion weight (loss = MSE in normalised units + lambda * bits per pixel) when there is no target
+    lam: float = 2e-3
+    hidden: int = 16
+    layers: int = 2
+    refine: int = 4
+    context_hidden: int = 8
+    upsampling: str = "bicubic"
+    levels: int = 7
+    #: global network quantisation factors tried (1/8 octave units around the rate-distortion estimate)
+    net_step_search: tuple[int, ...] = (-8, -4, 0, 4, 8)
+
+
+@dataclass
 class EncoderConfig:
     """Everything that shapes an encode besides the rate target. CLI flags override preset values."""
 
@@ -28,29 +49,35 @@ class EncoderConfig:
     quantisation_loss_db: float = 0.3
     threads: int = 2
     fit: FitConfig = field(default_factory=FitConfig)
+    grid: GridOptions = field(default_factory=GridOptions)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"fit": {"steps": 300, "qat_steps": 60, "batch_pixels": 8192, "lr": 1.5e-2}},
-    "balanced": {"fit": {"steps": 1200, "qat_steps": 200, "batch_pixels": 16384}},
-    "max": {"fit": {"steps": 4000, "qat_steps": 600, "batch_pixels": 32768, "lr": 8e-3}},
+    "fast": {"fit": {"steps": 300, "qat_steps": 60, "batch_pixels": 8192, "lr": 1.5e-2},
+             "grid": {"steps": 150, "net_step_search": (-4, 0, 4)}},
+    "balanced": {"fit": {"steps": 1200, "qat_steps": 200, "batch_pixels": 16384}, "grid": {"steps": 600}},
+    "max": {"fit": {"steps": 4000, "qat_steps": 600, "batch_pixels": 32768, "lr": 8e-3},
+            "grid": {"steps": 3000, "net_step_search": (-12, -8, -4, 0, 4, 8, 12)}},
 }
 
 
 def preset_config(preset: str = "balanced", **overrides: Any) -> EncoderConfig:
-    """The config of a preset with keyword overrides (``fit_steps=...`` reaches ``fit.steps``)."""
+    """The config of a preset with keyword overrides (``fit_steps=...`` reaches ``fit.steps``,
+    ``grid_steps=...`` reaches ``grid.steps``)."""
     if preset not in PRESETS:
         raise MedinrError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     values = PRESETS[preset]
-    fit_cfg = replace(FitConfig(), **values.get("fit", {}))
-    cfg = replace(EncoderConfig(), **{k: v for k, v in values.items() if k != "fit"}, fit=fit_cfg)
-    fit_names = {f.name for f in fields(FitConfig)}
-    enc_names = {f.name for f in fields(EncoderConfig)} - {"fit"}
+    nested = {"fit": FitConfig, "grid": GridOptions}
+    cfg = replace(EncoderConfig(), **{k: v for k, v in values.items() if k not in nested},
+                  **{k: replace(t(), **values.get(k, {})) for k, t in nested.items()})
+    nested_names = {k: {f.name for f in fields(t)} for k, t in nested.items()}
+    enc_names = {f.name for f in fields(EncoderConfig)} - set(nested)
     for key, value in overrides.items():
         if value is None:
             continue
-        if key.startswith("fit_") and key[4:] in fit_names:
-            setattr(cfg.fit, key[4:], value)
+        prefix, _, name = key.partition("_")
+        if name in nested_names.get(prefix, ()):
+            setattr(getattr(cfg, prefix), name, value)
         elif key in enc_names:
             setattr(cfg, key, value)
         else:

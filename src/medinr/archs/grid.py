@@ -1,0 +1,289 @@
+"""The ``grid`` architecture codec: latent grids + synthesis + context entropy model, fitted per frame.
+
+Per frame:
+
+1. Analysis without a network: the latents start as a closed-loop quantised Laplacian pyramid of the
+   frame (coarse to fine, each level's step ``q * 2**-s``, the equal-slope allocation for interpolated
+   levels), so fitting starts at a real codec point. ``q`` is searched so that this pyramid's
+   zeroth-order entropy meets the bpp target (or its error the PSNR target), and λ = 2 ln2 · D, the
+   high-rate slope -dD/dR of that point.
+2. Training (Cool-chic): loss = MSE + λ · bits / pixels with the context model's differentiable rate;
+   uniform noise on the latents first, then straight-through rounding. For a bpp or PSNR target λ is
+   steered multiplicatively every step towards the target rate or error.
+3. Network quantisation: each tensor's step follows its measured curvature (antithetic perturbation),
+   times one global factor chosen by exact D + λR over a few candidates (exact sizes from the real coder).
+
+Payload: one step-index byte per network tensor | varint length + entropy-coded network deltas from
+the init | context-coded latents (:mod:`medinr.entropy.context`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from medinr.archs import ArchCodec, ProgressFn, register
+from medinr.config import EncoderConfig, GridOptions
+from medinr.entropy import _read_varint, _write_varint, decode_tensors, encode_tensors
+from medinr.entropy.context import MAX_ABS_LATENT, decode_levels, encode_levels
+from medinr.errors import BitstreamError
+from medinr.meta.inits import Init, load_init
+from medinr.models.grid import GridConfig, GridModel, upsample
+from medinr.preprocess import Normalisation
+from medinr.quant import dequantize, quantize, step_indices
+from medinr.metrics import psnr
+from medinr.ratecontrol import RateTarget
+
+#: coded bits per network parameter assumed when budgeting latents for a bpp target
+NET_BITS_PER_PARAM = 6.0
+#: multiplicative λ-steering gain per step (on the log of the rate or error ratio)
+STEER_GAIN = 0.05
+#: λ is steered only after this fraction of the steps (the context model must learn first)
+STEER_FROM = 0.3
+#: during the noise phase the target is measured (on rounded latents) only every this many steps
+STEER_EVERY = 10
+
+
+def _groups(params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Every tensor as one quantisation group, shape (1, numel), the layout :mod:`medinr.quant` expects."""
+    return [p.detach().reshape(1, -1) for p in params]
+
+
+def _model_from(config: GridConfig, params: list[torch.Tensor]) -> GridModel:
+    model = GridModel(config)
+    with torch.no_grad():
+        for p, value in zip(model.parameters(), params):
+            p.copy_(value.reshape(p.shape))
+    return model
+
+
+def _synthesize_exact(model: GridModel, levels: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """The decoder's synthesis, in float64 (thread-count differences stay far below a rounding step)."""
+    with torch.no_grad():
+        return model.synthesize([torch.from_numpy(z.astype(np.float64)) for z in levels], shape).numpy()
+
+
+def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
+                shape: tuple[int, int]) -> np.ndarray:
+    """The decoder's path for one frame: payload -> network and latents -> stored values."""
+    n = len(init.params)
+    if len(payload) < n:
+        raise BitstreamError("truncated grid frame payload (quantisation steps)")
+    idx = [np.frombuffer(payload[i:i + 1], dtype=np.uint8) for i in range(n)]
+    net_len, pos = _read_varint(payload, n)
+    if net_len < 0 or pos + net_len > len(payload):
+        raise BitstreamError("truncated grid frame payload (network section)")
+    symbols = decode_tensors(payload[pos:pos + net_len], [p.numel() for p in init.params])
+    model = _model_from(config, dequantize(symbols, _groups(list(init.params)), idx))
+    levels = decode_levels(payload[pos + net_len:], config.level_shapes(*shape), model.exact_context)
+    return norm.inverse(_synthesize_exact(model, levels, shape), dtype)
+
+
+def pyramid_latents(target: torch.Tensor, shapes: list[tuple[int, int]], gains: torch.Tensor,
+                    mode: str) -> list[torch.Tensor]:
+    """Closed-loop quantised Laplacian pyramid: coarse to fine, each level codes the residual left so far."""
+    residual = target
+    latents: list[torch.Tensor] = [torch.zeros(0)] * len(shapes)
+    for s in reversed(range(len(shapes))):
+        down = F.adaptive_avg_pool2d(residual[None, None], shapes[s])[0, 0]
+        latents[s] = torch.round(down / gains[s]).clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT)
+        residual = residual - upsample([latents[s] * gains[s]], target.shape, mode)[0]
+    return latents
+
+
+def _entropy_bits(latents: list[torch.Tensor]) -> float:
+    """Zeroth-order empirical entropy of integer latents, per level, in bits."""
+    total = 0.0
+    for z in latents:
+        _, counts = np.unique(z.detach().numpy(), return_counts=True)
+        p = counts / counts.sum()
+        total -= float((counts * np.log2(p)).sum())
+    return total
+
+
+def _search_log(f, goal: float, lo: float, hi: float, iters: int = 18) -> float:
+    """x in [lo, hi] (log-bisection) with f(x) closest to goal, for f decreasing in x."""
+    a, b = math.log(lo), math.log(hi)
+    for _ in range(iters):
+        mid = 0.5 * (a + b)
+        a, b = (mid, b) if f(math.exp(mid)) > goal else (a, mid)
+    return math.exp(0.5 * (a + b))
+
+
+class _FrameFit:
+    """One frame's model, latents and target, with the training loop and the exact coding."""
+
+    def __init__(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,
+                 opts: GridOptions) -> None:
+        self.frame, self.norm, self.config, self.init, self.opts = frame, norm, config, init, opts
+        self.target = torch.from_numpy(norm.forward(frame))
+        self.shape = frame.shape
+        self.pixels = frame.size
+        self.shapes = config.level_shapes(*self.shape)
+        self.model = _model_from(config, list(init.params))
+        self.peak = (norm.value_max - norm.value_min) / norm.std or 1.0
+        self.latents: list[torch.Tensor] = []
+        self.lam = opts.lam
+        self.mse_goal = 0.0
+
+    def _gains(self, q: float) -> torch.Tensor:
+        return q * 2.0 ** -torch.arange(self.config.levels, dtype=torch.float32)
+
+    def _pyramid(self, q: float) -> list[torch.Tensor]:
+        return pyramid_latents(self.target, self.shapes, self._gains(q), self.config.upsampling)
+
+    def _pyramid_mse(self, q: float) -> float:
+        latents = self._pyramid(q)
+        rec = upsample([z * g for z, g in zip(latents, self._gains(q))], self.shape, self.config.upsampling).sum(0)
+        return float((rec - self.target).pow(2).mean())
+
+    def start(self, target: RateTarget, latent_bits: float | None) -> None:
+        """Pick the base step q (and λ) for the target, and set gains and latents to that pyramid."""
+        if target.mode == "psnr":
+            self.mse_goal = self.peak**2 * 10 ** (-(target.value or 0) / 10)
+        if target.mode == "bpp":
+            q = _search_log(lambda q: _entropy_bits(self._pyramid(q)), latent_bits or 0.0, 1e-4, 1e2)
+        elif target.mode == "psnr":
+            q = _search_log(lambda q: -self._pyramid_mse(q), -self.mse_goal, 1e-4, 1e2)
+        else:
+            q = math.sqrt(6 * self.lam / math.log(2))
+        if target.mode != "quality":
+            self.lam = 2 * math.log(2) * self._pyramid_mse(q)
+        latents = self._pyramid(q)
+        with torch.no_grad():
+            self.model.gain.copy_(self._gains(q))
+            self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
+                                                            for z in latents]))
+        self.latents = [z.requires_grad_(True) for z in latents]
+
+    def loss(self, latents: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mse = (self.model.synthesize(latents, self.shape) - self.target).pow(2).mean()
+        bpp = self.model.rate_bits(latents) / self.pixels
+        return mse + self.lam * bpp, mse, bpp
+
+    def train(self, target: RateTarget, latent_bits: float | None, progress) -> None:
+        """Noise then straight-through training; λ steered towards the rate or error target."""
+        opts = self.opts
+        # the gains (dequantisation steps) stay at the start point's: Adam's scale-free steps would swamp them
+        nets = [p for name, p in self.model.named_parameters() if name != "gain"]
+        opt = torch.optim.Adam([{"params": self.latents, "lr": opts.lr_latent}, {"params": nets, "lr": opts.lr_net}])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, opts.steps), eta_min=0.0)
+        noise_steps = int(opts.noise_fraction * opts.steps)
+        gen = torch.Generator().manual_seed(0)
+        for step in range(opts.steps):
+            noisy = step < noise_steps
+            if noisy:
+                hat = [z + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
+            else:
+                hat = [z + (torch.round(z) - z).detach() for z in self.latents]
+            opt.zero_grad(set_to_none=True)
+            loss, mse, bpp = self.loss(hat)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if target.mode != "quality" and step >= STEER_FROM * opts.steps and (not noisy or step % STEER_EVERY == 0):
+                self._steer(target, latent_bits, STEER_GAIN * (STEER_EVERY if noisy else 1))
+            if progress:
+                progress(step + 1, opts.steps)
+
+    def _steer(self, target: RateTarget, latent_bits: float | None, gain: float) -> None:
+        """Multiply λ towards the target, measured on the rounded latents."""
+        with torch.no_grad():
+            _, mse, bpp = self.loss([torch.round(z) for z in self.latents])
+        ratio = float(bpp) * self.pixels / (latent_bits or 1.0) if target.mode == "bpp" else self.mse_goal / float(mse)
+        self.lam *= math.exp(gain * math.log(ratio))
+
+    def integer_latents(self) -> list[np.ndarray]:
+        return [torch.round(z.detach()).clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT).numpy().astype(np.int64)
+                for z in self.latents]
+
+    def curvature(self) -> list[np.ndarray]:
+        """Mean second derivative of the loss per network tensor, by antithetic random perturbation."""
+        hat = [torch.from_numpy(z.astype(np.float32)) for z in self.integer_latents()]
+        gen = torch.Generator().manual_seed(1)
+        out = []
+        with torch.no_grad():
+            base = float(self.loss(hat)[0])
+            for p in self.model.parameters():
+                delta = (torch.rand(p.shape, generator=gen) - 0.5) * (1e-2 * float(p.pow(2).mean().sqrt()) + 1e-4)
+                total = 0.0
+                for sign in (1, -1):
+                    p.add_(sign * delta)
+                    total += float(self.loss(hat)[0]) - base
+                    p.sub_(sign * delta)
+                out.append(np.array([max(total / float(delta.pow(2).sum()), 1e-12)]))
+        return out
+
+    def payload(self, log2_factor: float, curvature: list[np.ndarray], latents: list[np.ndarray]) -> bytes:
+        idx = step_indices(curvature, log2_factor)
+        symbols = quantize(_groups(list(self.model.parameters())), _groups(list(self.init.params)), idx)
+        net = encode_tensors(symbols)
+        model = _model_from(self.config, dequantize(symbols, _groups(list(self.init.params)), idx))
+        head = bytearray(np.concatenate(idx).tobytes())
+        _write_varint(len(net), head)
+        return bytes(head) + net + encode_levels(latents, model.exact_context)
+
+    def choose_payload(self) -> bytes:
+        """Network steps by exact D + λR over the preset's global factors; the latents as trained."""
+        curvature = self.curvature()
+        latents = self.integer_latents()
+        base = 0.5 * math.log2(12 * self.lam / (self.pixels * math.log(2)))
+        best: tuple[float, bytes] | None = None
+        for k in self.opts.net_step_search:
+            data = self.payload(base + k / 8, curvature, latents)
+            decoded = reconstruct(data, self.config, self.init, self.norm, self.frame.dtype, self.shape)
+            mse = float(np.mean((self.norm.forward(decoded).astype(np.float64) - self.target.numpy()) ** 2))
+            cost = mse + self.lam * 8 * len(data) / self.pixels
+            if best is None or cost < best[0]:
+                best = (cost, data)
+        assert best is not None
+        return best[1]
+
+
+class GridCodec(ArchCodec):
+    name = "grid"
+
+    def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
+             frame_budget: float | None) -> GridConfig:
+        o = cfg.grid
+        return GridConfig(levels=GridConfig.levels_for(height, width, o.levels), hidden=o.hidden, layers=o.layers,
+                          refine=o.refine, context_hidden=o.context_hidden, upsampling=o.upsampling)
+
+    def config_from_bytes(self, data: bytes) -> GridConfig:
+        return GridConfig.from_bytes(data)
+
+    def load_init(self, name: str, config: GridConfig) -> Init:
+        return load_init(name, self.name, config)
+
+    def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,
+                     cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
+                     progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
+        fit = _FrameFit(frame, norm, config, init, cfg.grid)
+        net_bits = NET_BITS_PER_PARAM * sum(p.numel() for p in init.params)
+        latent_bits = max(8 * (frame_budget or 0) - net_bits, 8.0) if target.mode == "bpp" else None
+        fit.start(target, latent_bits)
+        fit.train(target, latent_bits, (lambda d, t: progress(label + "fit", d, t)) if progress else None)
+        data = fit.choose_payload()
+        notes = []
+        if target.mode == "psnr":
+            reached = psnr(frame, reconstruct(data, config, init, norm, frame.dtype, frame.shape))
+            if reached < (target.value or 0):
+                notes.append(f"{label}target {target.value:.2f} dB not reached: best is {reached:.2f} dB "
+                             "(try --preset max)")
+        return data, notes
+
+    def decode_frame(self, payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
+                     shape: tuple[int, int]) -> np.ndarray:
+        return reconstruct(payload, config, init, norm, dtype, shape)
+
+    def describe(self, config: GridConfig) -> dict[str, Any]:
+        model = GridModel(config)
+        return {"config": dict(config.__dict__), "parameters": sum(p.numel() for p in model.parameters()),
+                "multiply_adds_per_pixel": model.multiply_adds_per_pixel()}
+
+
+register(GridCodec())

@@ -1,0 +1,113 @@
+"""Checkerboard context coding of integer latent grids with per-symbol Laplace (mean, scale).
+
+Levels are coded coarsest first. Each level takes two passes (He et al. 2021, "checkerboard context"):
+the anchors ((i + j) even) are predicted from the coarser level only, the others also from their four
+anchor neighbours, so a whole pass is one vectorised model evaluation and one vectorised call of
+constriction's range coder, on encode and decode alike.
+
+Determinism: a single differing probability corrupts the rest of the stream, so the predictor hands
+over means already on a ``1 / 2**MEAN_FRAC`` grid and integer log-scale indices (scale =
+``2 ** (index / SCALE_STEPS)``, from a fixed table), and the encoder runs exactly the decoder's two
+passes on exactly the decoder's partial grids. :func:`fixed_point` is the helper predictors use to
+compute in exact fixed point inside float64 (see :mod:`medinr.models.grid`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import constriction
+import numpy as np
+
+from medinr.entropy import _read_varint, _write_varint
+from medinr.errors import BitstreamError
+
+MEAN_FRAC = 6
+SCALE_STEPS = 16
+#: log-scale indices are clipped to this range: scales 2**-5 .. 2**10
+SCALE_INDEX_RANGE = (-5 * SCALE_STEPS, 10 * SCALE_STEPS)
+#: largest latent magnitude a stream may hold (keeps predictor arithmetic exact)
+MAX_ABS_LATENT = 2**12 - 1
+_FRAC_TABLE = np.array([2.0 ** (i / SCALE_STEPS) for i in range(SCALE_STEPS)])
+
+#: predict(level, current grid (undecoded = 0), parent grid or None) -> (means, scale indices), full-grid arrays
+Predictor = Callable[[int, np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]]
+
+
+def fixed_point(x: np.ndarray, frac_bits: int) -> np.ndarray:
+    """Round to the nearest multiple of ``2**-frac_bits`` (an exact operation in float64)."""
+    return np.rint(np.ldexp(x, frac_bits)) * 2.0**-frac_bits
+
+
+def scales_of(indices: np.ndarray) -> np.ndarray:
+    """Scale ``2 ** (index / SCALE_STEPS)`` of integer indices, from a table (no transcendental calls)."""
+    idx = np.asarray(indices, dtype=np.int64)
+    return np.ldexp(_FRAC_TABLE[idx % SCALE_STEPS], idx // SCALE_STEPS)
+
+
+def anchors(shape: tuple[int, ...]) -> np.ndarray:
+    """Boolean mask of the first pass's positions: the checkerboard's even squares."""
+    return (np.indices(shape).sum(axis=0) % 2) == 0
+
+
+def _passes(shape: tuple[int, ...]) -> list[np.ndarray]:
+    first = anchors(shape)
+    return [first, ~first]
+
+
+def _model_args(means: np.ndarray, indices: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return (np.ascontiguousarray(means[mask], dtype=np.float64),
+            np.ascontiguousarray(scales_of(indices[mask]), dtype=np.float64))
+
+
+def encode_levels(levels: list[np.ndarray], predict: Predictor) -> bytes:
+    """Code integer grids (finest first, level s+1 the parent of s) into one byte string."""
+    side = bytearray()
+    coder = constriction.stream.queue.RangeEncoder()
+    for s in reversed(range(len(levels))):
+        z = np.asarray(levels[s], dtype=np.int64)
+        low, high = int(z.min()), int(z.max())
+        if max(-low, high) > MAX_ABS_LATENT:
+            raise ValueError(f"latent magnitude {max(-low, high)} exceeds {MAX_ABS_LATENT}")
+        _write_varint(low, side)
+        _write_varint(high - low, side)
+        if low == high:
+            continue
+        parent = levels[s + 1].astype(np.float64) if s + 1 < len(levels) else None
+        model = constriction.stream.model.QuantizedLaplace(low, high)
+        current = np.zeros(z.shape)
+        for mask in _passes(z.shape):
+            means, indices = predict(s, current, parent)
+            coder.encode(np.ascontiguousarray(z[mask], dtype=np.int32), model, *_model_args(means, indices, mask))
+            current[mask] = z[mask]
+    return bytes(side) + coder.get_compressed().tobytes()
+
+
+def decode_levels(data: bytes, shapes: list[tuple[int, ...]], predict: Predictor) -> list[np.ndarray]:
+    """Inverse of :func:`encode_levels` given each level's shape (finest first); int64 grids."""
+    pos, ranges = 0, []
+    for _ in shapes:
+        low, pos = _read_varint(data, pos)
+        span, pos = _read_varint(data, pos)
+        if span < 0 or max(-low, low + span) > MAX_ABS_LATENT:
+            raise BitstreamError("corrupted latent section (invalid symbol range)")
+        ranges.append((low, low + span))
+    body = data[pos:]
+    if len(body) % 4:
+        raise BitstreamError("corrupted latent section (payload not word-aligned)")
+    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(body, dtype=np.uint32).copy())
+    levels: list[np.ndarray] = [np.zeros(0)] * len(shapes)
+    for s, (low, high) in zip(reversed(range(len(shapes))), ranges):
+        current = np.full(shapes[s], float(low))
+        if low != high:
+            parent = levels[s + 1].astype(np.float64) if s + 1 < len(shapes) else None
+            model = constriction.stream.model.QuantizedLaplace(low, high)
+            current[:] = 0.0
+            for mask in _passes(current.shape):
+                means, indices = predict(s, current, parent)
+                try:
+                    current[mask] = decoder.decode(model, *_model_args(means, indices, mask))
+                except Exception as exc:  # constriction raises plain errors on garbage input
+                    raise BitstreamError(f"corrupted latent section ({exc})") from exc
+        levels[s] = current.astype(np.int64)
+    return levels

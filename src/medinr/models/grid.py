@@ -1,0 +1,216 @@
+"""The ``grid`` INR (Cool-chic / C3 style): multi-resolution latent grids, a tiny synthesis network and a
+checkerboard context model over the latents.
+
+Level s is a one-channel grid at 1/2^s of the image. Each is upsampled to full resolution and scaled by
+its learned gain (its dequantisation step), giving per-level contributions f_s in normalised intensity.
+The image is Σ_s f_s (a Laplacian-pyramid reconstruction, which is what the untrained network computes)
+plus a per-pixel MLP of the f_s, plus a small residual 3x3 refinement. Entropy model: a small MLP maps
+each latent's causal context (3x3 parent neighbourhood in the coarser level; the four anchor neighbours
+in the checkerboard's second pass) to a Laplace (mean, log2 scale); the same network runs in float32
+for training and in exact fixed point for coding (:meth:`GridModel.exact_context`).
+
+Only the networks are ``parameters()`` (what an init holds and the bitstream codes as deltas); the
+latents belong to the image and are passed in.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from medinr.entropy.context import MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, fixed_point
+from medinr.models import ARCHITECTURES, Architecture
+
+UPSAMPLING = ("bilinear", "bicubic")
+#: context inputs: 3x3 parent neighbourhood, 4 anchor neighbours, second-pass flag
+CONTEXT_INPUTS = 9 + 4 + 1
+#: fixed point of the exact context network: weights on a 2**-16 grid (|w| < 2**7), hidden on 2**-8 (< 2**12);
+#: with integer inputs below 2**12 every product and sum stays below 2**53, so float64 is exact in any order
+_W_FRAC, _W_MAX, _H_FRAC, _H_MAX = 16, 2.0**7, 8, 2.0**12
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """Shape of a grid network; serialised into the bitstream header (7 bytes)."""
+
+    levels: int = 7
+    hidden: int = 16
+    layers: int = 2
+    refine: int = 4
+    context_hidden: int = 8
+    upsampling: str = "bilinear"
+    dims: int = 2
+
+    def to_bytes(self) -> bytes:
+        return struct.pack("<BBBBBBB", self.levels, self.hidden, self.layers, self.refine, self.context_hidden,
+                           UPSAMPLING.index(self.upsampling), self.dims)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "GridConfig":
+        levels, hidden, layers, refine, ctx, up, dims = struct.unpack("<BBBBBBB", data)
+        if not (1 <= levels <= 12 and 1 <= hidden <= 64 and 1 <= layers <= 4 and refine <= 16 and 1 <= ctx <= 64
+                and up < len(UPSAMPLING) and dims == 2):
+            raise ValueError("invalid grid configuration")
+        return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims)
+
+    @staticmethod
+    def levels_for(height: int, width: int, most: int = 7) -> int:
+        """Levels down to a coarsest grid of about 8 samples on the shorter side."""
+        return int(max(1, min(most, np.floor(np.log2(max(1, min(height, width)))) - 2)))
+
+    def level_shapes(self, height: int, width: int) -> list[tuple[int, int]]:
+        return [(-(-height // 2**s), -(-width // 2**s)) for s in range(self.levels)]
+
+
+def upsample(latents: list[torch.Tensor], size: tuple[int, int], mode: str) -> torch.Tensor:
+    """Each level interpolated to ``size``, stacked: (S, H, W)."""
+    return torch.cat([F.interpolate(z[None, None], size=size, mode=mode, align_corners=False)[0] for z in latents])
+
+
+def context_features(current: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
+    """Causal context of every position of a level, (CONTEXT_INPUTS, h * w).
+
+    Rows: the 3x3 neighbourhood of the co-located parent sample (zero on the coarsest level); the N, S,
+    W, E neighbours and a flag, both only on the checkerboard's second pass, where those neighbours are
+    anchors. ``current`` may hold the whole level: anchors never see it, and second-pass positions only
+    read anchors, exactly as in the decoder.
+    """
+    h, w = current.shape
+    second = torch.as_tensor((np.indices((h, w)).sum(axis=0) % 2) == 1, dtype=current.dtype)
+    if parent is None:
+        up = current.new_zeros(9, h, w)
+    else:
+        hood = F.unfold(parent[None, None], 3, padding=1).reshape(9, *parent.shape)
+        up = hood[:, torch.arange(h) // 2][:, :, torch.arange(w) // 2]
+    pad = F.pad(current[None, None], (1, 1, 1, 1))[0, 0]
+    neighbours = torch.stack([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:], current.new_ones(h, w)])
+    return torch.cat([up, neighbours * second]).reshape(CONTEXT_INPUTS, -1)
+
+
+class GridModel(nn.Module):
+    """Synthesis and context networks of the grid INR (the latents are inputs, not parameters)."""
+
+    def __init__(self, config: GridConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.gain = nn.Parameter(torch.empty(c.levels))
+        dims = [c.levels] + [c.hidden] * c.layers + [2]
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(b, a)) for a, b in zip(dims[:-1], dims[1:]))
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in dims[1:])
+        refine = max(c.refine, 1)
+        self.refine = nn.ParameterList([nn.Parameter(torch.empty(refine, 2, 3, 3)), nn.Parameter(torch.zeros(refine)),
+                                        nn.Parameter(torch.empty(1, refine, 3, 3)), nn.Parameter(torch.zeros(1))]
+                                       if c.refine else [])
+        self.context = nn.ParameterList([
+            nn.Parameter(torch.empty(c.context_hidden, CONTEXT_INPUTS)), nn.Parameter(torch.zeros(c.context_hidden)),
+            nn.Parameter(torch.empty(2, c.context_hidden)), nn.Parameter(torch.zeros(2)),
+        ])
+        #: per level: (mean, log2 scale) added to the context network's output
+        self.level_bias = nn.Parameter(torch.zeros(c.levels, 2))
+        self.reset_parameters()
+
+    def reset_parameters(self, uniform: Callable[[torch.Size], torch.Tensor] = torch.rand) -> None:
+        """Kaiming-uniform hidden layers; the output layers start at zero, so the untrained network is the
+        plain pyramid Σ_s f_s (gains ``2**-s / 16``) with one zero-mean Laplace per level.
+
+        ``uniform(shape)`` supplies U(0, 1) samples (see :func:`medinr.meta.inits.random_init`)."""
+        def kaiming(p: torch.Tensor) -> None:
+            fan_in = p[0].numel()
+            with torch.no_grad():
+                p.copy_((2 * uniform(p.shape) - 1) * np.sqrt(3 / fan_in))
+
+        with torch.no_grad():
+            self.gain.copy_(2.0 ** -torch.arange(self.config.levels, dtype=torch.float32) / 16)
+            for w in self.weights[:-1]:
+                kaiming(w)
+            self.weights[-1].zero_()
+            if self.config.refine:
+                kaiming(self.refine[0])
+                self.refine[2].zero_()
+            kaiming(self.context[0])
+            self.context[2].zero_()
+            self.level_bias.zero_()
+            for b in [*self.biases, *self.refine[1::2], *self.context[1::2]]:
+                b.zero_()
+
+    # ---- synthesis ---------------------------------------------------------------------------------
+
+    def synthesize(self, latents: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """Image in normalised intensity, (H, W), from (dequantised or noisy) latents in step units."""
+        dtype = latents[0].dtype
+        f = upsample(latents, size, self.config.upsampling) * self.gain.to(dtype)[:, None, None]
+        x = f.reshape(f.shape[0], -1)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.addmm(b.to(dtype)[:, None], w.to(dtype), x)
+            if i < len(self.weights) - 1:
+                x = torch.relu(x)
+        out = x.reshape(2, *size)
+        image = f.sum(0) + out[0]
+        if self.config.refine:
+            r1, b1, r2, b2 = (p.to(dtype) for p in self.refine)
+            hidden = torch.relu(F.conv2d(torch.stack([image, out[1]])[None], r1, b1, padding=1))
+            image = image + F.conv2d(hidden, r2, b2, padding=1)[0, 0]
+        return image
+
+    # ---- entropy model -----------------------------------------------------------------------------
+
+    def _context(self, level: int, current: torch.Tensor, parent: torch.Tensor | None,
+                 weights: list[torch.Tensor], hidden_round: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Laplace (mean, log2 scale) of every position of a level, (2, h, w)."""
+        w1, b1, w2, b2, bias = weights
+        hidden = hidden_round(torch.relu(torch.addmm(b1[:, None], w1, context_features(current, parent))))
+        return torch.addmm((b2 + bias[level])[:, None], w2, hidden).reshape(2, *current.shape)
+
+    def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """Code length in bits of (noisy or rounded) latents under the context model, differentiable in the
+        latents and the networks (the context inputs are detached: their gradient is small and costly)."""
+        weights = [*self.context, self.level_bias]
+        total = latents[0].new_zeros(())
+        lo, hi = (i / SCALE_STEPS for i in SCALE_INDEX_RANGE)
+        for s, z in enumerate(latents):
+            parent = latents[s + 1].detach() if s + 1 < len(latents) else None
+            out = self._context(s, z.detach(), parent, weights, lambda h: h)
+            scale = torch.exp2(out[1].clamp(lo, hi))
+            d = -(z - out[0]).abs()
+            upper = d + 0.5  # P = F(d + 1/2) - F(d - 1/2) of a zero-mean Laplace, evaluated on the left side
+            cdf_upper = torch.where(upper <= 0, 0.5 * torch.exp(upper.clamp(max=0) / scale),
+                                    1 - 0.5 * torch.exp(-upper.clamp(min=0) / scale))
+            prob = cdf_upper - 0.5 * torch.exp((d - 0.5) / scale)
+            total = total - torch.log2(prob.clamp_min(2.0**-24)).sum()
+        return total
+
+    @torch.no_grad()
+    def exact_context(self, level: int, current: np.ndarray, parent: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The coder's predictor: means on the ``2**-MEAN_FRAC`` grid and integer log-scale indices.
+
+        Weights are rounded to fixed point and evaluated in float64, where every operation is exact, so
+        the result does not depend on thread count or summation order.
+        """
+        weights = [torch.from_numpy(np.clip(fixed_point(p.detach().double().numpy(), _W_FRAC), -_W_MAX, _W_MAX))
+                   for p in [*self.context, self.level_bias]]
+        out = self._context(level, torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
+                            weights,
+                            lambda h: torch.from_numpy(np.minimum(fixed_point(h.numpy(), _H_FRAC), _H_MAX)))
+        out = out.numpy()
+        means = np.clip(fixed_point(out[0], MEAN_FRAC), -MAX_ABS_LATENT, MAX_ABS_LATENT)
+        indices = np.clip(np.rint(out[1] * SCALE_STEPS), *SCALE_INDEX_RANGE).astype(np.int64)
+        return means, indices
+
+    def multiply_adds_per_pixel(self) -> float:
+        """Decoder cost per output pixel: upsampling, synthesis, refinement, and the context network
+        (run twice per level on 4/3 latents per pixel; the parent convolution on a quarter of them)."""
+        c = self.config
+        taps = 4 if c.upsampling == "bilinear" else 16
+        synthesis = sum(w.numel() for w in self.weights) + (sum(p.numel() for p in self.refine[::2]))
+        context = 2 * 4 / 3 * (self.context[0].numel() + self.context[2].numel())
+        return float(taps * c.levels + c.levels + synthesis + context)
+
+
+ARCHITECTURES["grid"] = Architecture("grid", GridConfig, GridModel)
