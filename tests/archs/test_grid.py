@@ -1,0 +1,101 @@
+"""The grid architecture: codec round trips, exact context coding, thread-independent decoding, bad payloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import medinr
+from medinr.archs import get_arch
+from medinr.bitstream import Tag, read_container
+from medinr.entropy.context import decode_levels, encode_levels
+from medinr.errors import BitstreamError
+from medinr.meta.inits import load_init
+from medinr.metrics import psnr
+from medinr.models.grid import GridConfig, GridModel
+from medinr.preprocess import Normalisation
+
+FAST = {"arch": "grid", "preset": "fast", "grid_steps": 6, "grid_net_step_search": (0,)}
+
+
+@pytest.fixture(scope="module")
+def crop(shared_data) -> np.ndarray:
+    pixels = medinr.read(shared_data / "cxr" / "train" / "0a7faa2a.jpg").pixels
+    return np.ascontiguousarray(pixels[800:848, 800:856])
+
+
+@pytest.fixture(scope="module")
+def encoded(crop) -> bytes:
+    return medinr.encode(crop, bpp=3.0, **FAST)
+
+
+def test_round_trip_shape_dtype_quality(crop, encoded):
+    decoded = medinr.decode(encoded).pixels
+    assert decoded.shape == crop.shape and decoded.dtype == crop.dtype
+    assert psnr(crop, decoded) > 25
+
+
+def test_psnr_target_and_no_target(crop):
+    for kwargs in ({"psnr": 30.0}, {}):
+        decoded = medinr.decode(medinr.encode(crop, **kwargs, **FAST)).pixels
+        assert decoded.shape == crop.shape and psnr(crop, decoded) > 20
+
+
+def test_context_coding_round_trips_exactly():
+    config = GridConfig(levels=3)
+    model = GridModel(config)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # a context network that actually varies means and scales
+        model.context[2].copy_(torch.randn(model.context[2].shape, generator=gen) * 0.3)
+        model.level_bias[:, 1] = torch.tensor([1.0, 2.0, 3.0])
+    rng = np.random.default_rng(0)
+    levels = [np.rint(rng.laplace(0, 2.0 ** (s + 1), shape)).astype(np.int64)
+              for s, shape in enumerate(config.level_shapes(37, 29))]
+    data = encode_levels(levels, model.exact_context)
+    decoded = decode_levels(data, [z.shape for z in levels], model.exact_context)
+    for a, b in zip(levels, decoded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_constant_level_round_trips():
+    model = GridModel(GridConfig(levels=2))
+    levels = [np.full((6, 6), 3, dtype=np.int64), np.zeros((3, 3), dtype=np.int64)]
+    decoded = decode_levels(encode_levels(levels, model.exact_context), [(6, 6), (3, 3)], model.exact_context)
+    np.testing.assert_array_equal(decoded[0], levels[0])
+
+
+def test_decode_identical_on_one_and_two_threads(encoded):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = medinr.decode(encoded).pixels
+        torch.set_num_threads(2)
+        two = medinr.decode(encoded).pixels
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_corrupted_payload_raises_bitstream_error(encoded):
+    container = read_container(encoded)
+    header = container.header
+    payload = container.payloads(Tag.FRAME)[0]
+    codec = get_arch("grid")
+    config = codec.config_from_bytes(header.arch_config)
+    init = load_init(header.init_name, "grid", config)
+    norm = Normalisation(header.norm_mean, header.norm_std, header.value_min, header.value_max)
+    for bad in (payload[:3], payload[:len(init.params) + 4], payload[:-1]):
+        with pytest.raises(BitstreamError):
+            codec.decode_frame(bad, config, init, norm, np.dtype(header.dtype), (header.height, header.width))
+    flipped = bytearray(encoded)
+    flipped[len(flipped) // 2] ^= 0x40
+    with pytest.raises(BitstreamError):
+        medinr.decode(bytes(flipped))
+
+
+def test_config_bytes_round_trip_and_rejects_garbage():
+    config = GridConfig(levels=5, hidden=12, layers=1, refine=0, context_hidden=4, upsampling="bilinear")
+    assert GridConfig.from_bytes(config.to_bytes()) == config
+    with pytest.raises(ValueError):
+        GridConfig.from_bytes(bytes([0, 16, 2, 4, 8, 0, 2]))
