@@ -23,7 +23,8 @@ from medinr.archs import ARCH_CODECS, ArchCodec, ProgressFn, get_arch
 from medinr.bitstream import Container, Header, Tag, read_container, write_container
 from medinr.config import preset_config
 from medinr.errors import BitstreamError, InputError, MedinrError, RateControlError
-from medinr.io.image import MedicalImage, validate_pixels
+from medinr.io.common import make_image
+from medinr.io.image import MedicalImage
 from medinr.meta.inits import Init, check_digest
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
@@ -65,13 +66,7 @@ def _as_image(image: MedicalImage | np.ndarray) -> MedicalImage:
         return image
     if not isinstance(image, np.ndarray):
         raise InputError(f"expected a MedicalImage or a NumPy array, got {type(image).__name__}")
-    validate_pixels(image)
-    if image.dtype.kind == "f":
-        bits = image.dtype.itemsize * 8
-    else:
-        bits = min(image.dtype.itemsize * 8, max(8, int(max(abs(int(image.min())), abs(int(image.max())))).bit_length()
-                                                  + (image.dtype.kind == "i")))
-    return MedicalImage(image, bits_stored=bits, signed=image.dtype.kind == "i", source_format="array")
+    return make_image(image, source_format="array")
 
 
 def _header_for(image: MedicalImage, norm: Normalisation, modality: str, arch: str, arch_config: bytes,

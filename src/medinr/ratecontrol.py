@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -44,11 +41,3 @@ def closest_size(size: Callable[[int], int], budget: float, lo: int, hi: int) ->
         return lo
     candidates = [below] + ([below + 1] if below < hi else [])
     return min(candidates, key=lambda k: abs(size(k) - budget))
-
-
-def psnr_range(reference: np.ndarray, decoded: np.ndarray) -> float:
-    """PSNR with the reference's own dynamic range as peak (the project's convention)."""
-    ref = reference.astype(np.float64)
-    peak = float(ref.max() - ref.min()) or 1.0
-    mse = float(np.mean((decoded.astype(np.float64) - ref) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)

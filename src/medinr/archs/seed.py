@@ -19,11 +19,12 @@ from medinr.config import EncoderConfig
 from medinr.entropy import decode_tensors, encode_tensors
 from medinr.errors import BitstreamError
 from medinr.fit import FrameFitter, predict
-from medinr.meta.inits import Init, load_init
+from medinr.meta.inits import Init, load_init, modality_init
 from medinr.models.seed import SeedConfig, SeedINR
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, fisher_information, quantize, step_indices
-from medinr.ratecontrol import RateTarget, closest_size, largest_true, psnr_range
+from medinr.metrics import psnr
+from medinr.ratecontrol import RateTarget, closest_size, largest_true
 
 K_RANGE = (-320, 320)
 #: symbols beyond this magnitude mean the steps are pointlessly fine for the entropy coder
@@ -85,7 +86,7 @@ class _Quantiser:
         if k not in self._psnr:
             decoded = reconstruct(self.payload(k), self.model.config, self.init, self.norm, self.frame.dtype,
                                   self.frame.shape)
-            self._psnr[k] = psnr_range(self.frame, decoded)
+            self._psnr[k] = psnr(self.frame, decoded)
         return self._psnr[k]
 
     def choose(self, target: RateTarget, budget: float | None, quality_loss_db: float) -> int:
@@ -115,6 +116,10 @@ class SeedCodec(ArchCodec):
 
     def load_init(self, name: str, config: SeedConfig) -> Init:
         return load_init(name, self.name, config)
+
+    def default_init(self, config: SeedConfig, modality: str) -> Init:
+        """The modality's meta-learned init when one is installed for this config's width and base, else random."""
+        return modality_init(self.name, modality, config)
 
     def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: SeedConfig, init: Init,
                      cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
