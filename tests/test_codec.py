@@ -123,7 +123,7 @@ def test_a_stream_made_with_another_init_refuses_to_decode(cxr_crop) -> None:
 def test_missing_frame_is_a_bitstream_error(mr_stack) -> None:
     container = read_container(medinr.encode(mr_stack, **QUICK))
     forged = write_container(container.header, container.sections[:1])  # 2-frame header, 1 frame
-    with pytest.raises(BitstreamError, match="frames"):
+    with pytest.raises(BitstreamError, match="frame sections"):
         medinr.decode(forged)
 
 

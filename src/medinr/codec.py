@@ -69,6 +69,11 @@ def _as_image(image: MedicalImage | np.ndarray) -> MedicalImage:
     return make_image(image, source_format="array")
 
 
+def _coding_units(arch_codec: ArchCodec, frames: np.ndarray) -> list[np.ndarray]:
+    """What each FRAME section codes: every 2D frame, or the whole stack for joint (video) architectures."""
+    return [frames] if arch_codec.joint_frames else list(frames)
+
+
 def _header_for(image: MedicalImage, norm: Normalisation, modality: str, arch: str, arch_config: bytes,
                 init: Init) -> Header:
     return Header(height=image.height, width=image.width, frames=image.frames, dtype=image.pixels.dtype.name,
@@ -135,8 +140,9 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     if bpp is not None:
         config = arch_codec.plan(image.height, image.width, cfg, RateTarget("quality"), None)
         probe = _header_for(image, norm, modality, cfg.arch, config.to_bytes(), arch_codec.default_init(config, modality))
-        fixed = len(write_container(probe, extra + [(Tag.FRAME, b"")] * image.frames))
-        budget = (bpp * image.num_pixels / 8 - fixed) / image.frames
+        units = _coding_units(arch_codec, frames)
+        fixed = len(write_container(probe, extra + [(Tag.FRAME, b"")] * len(units)))
+        budget = (bpp * image.num_pixels / 8 - fixed) / len(units)
         if budget <= 0:
             kept = f", of which {len(metadata)} bytes of DICOM metadata (see --strip-metadata)" if metadata else ""
             raise RateControlError(f"impossible bpp target {bpp}: the file's fixed overhead alone is "
@@ -146,8 +152,9 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
 
     sections = list(extra)
     notes: list[str] = []
-    for i, frame in enumerate(frames):
-        label = f"frame {i + 1}/{image.frames}: " if image.frames > 1 else ""
+    units = _coding_units(arch_codec, frames)
+    for i, frame in enumerate(units):
+        label = f"frame {i + 1}/{len(units)}: " if len(units) > 1 else ""
         payload, frame_notes = arch_codec.encode_frame(frame, norm, config, init, cfg, target, budget, progress,
                                                        label)
         sections.append((Tag.FRAME, payload))
@@ -184,13 +191,18 @@ def _decode_container(container: Container) -> MedicalImage:
     init = arch_codec.load_init(header.init_name, config)
     check_digest(init, header.init_hash)
     payloads = container.payloads(Tag.FRAME)
-    if len(payloads) != header.frames:
-        raise BitstreamError(f"file holds {len(payloads)} frames, header says {header.frames}")
+    expected = 1 if arch_codec.joint_frames else header.frames
+    if len(payloads) != expected:
+        raise BitstreamError(f"file holds {len(payloads)} frame sections, header says {expected}")
     norm = Normalisation(header.norm_mean, header.norm_std, header.value_min, header.value_max)
     dtype = np.dtype(header.dtype)
-    frames = [arch_codec.decode_frame(payload, config, init, norm, dtype, (header.height, header.width))
-              for payload in payloads]
-    pixels = frames[0] if header.frames == 1 else np.stack(frames)
+    if arch_codec.joint_frames:
+        pixels = arch_codec.decode_frame(payloads[0], config, init, norm, dtype,
+                                         (header.frames, header.height, header.width))
+    else:
+        pixels = np.stack([arch_codec.decode_frame(payload, config, init, norm, dtype, (header.height, header.width))
+                           for payload in payloads])
+    pixels = pixels.reshape(header.shape)
     metadata: dict[str, Any] = {}
     meta = container.payloads(Tag.METADATA)
     if meta:

@@ -25,6 +25,10 @@ class ArchCodec(ABC):
     """One architecture's encoder and decoder for single 2D frames."""
 
     name: str
+    #: False: ``encode_frame``/``decode_frame`` get one 2D frame at a time (one FRAME section each).
+    #: True: they get the whole (N, H, W) stack at once and ``shape`` is (N, H, W) (one FRAME section),
+    #: for architectures that model time or depth jointly (video).
+    joint_frames: bool = False
 
     @abstractmethod
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
