@@ -16,6 +16,7 @@ from medinr.io.dicom import Derivation, is_dicom_file, read_dicom, write_dicom
 from medinr.io.image import MedicalImage, validate_pixels
 from medinr.io.nifti import read_nifti, write_nifti
 from medinr.io.raster import read_png_jpeg, read_tiff, write_png, write_tiff
+from medinr.io.sequence import VIDEO_EXTENSIONS, read_folder, read_video, write_video
 
 Reader = Callable[[Path, SliceSpec | None], MedicalImage]
 Writer = Callable[[MedicalImage, Path], None]
@@ -28,12 +29,14 @@ _READERS: dict[str, Reader] = {
     ".tif": read_tiff, ".tiff": read_tiff,
     ".npy": read_npy,
     ".h5": read_hdf5, ".hdf5": read_hdf5,
+    **dict.fromkeys(VIDEO_EXTENSIONS, read_video),
 }
 
 _WRITERS: dict[str, Writer] = {
     ".png": write_png, ".tif": write_tiff, ".tiff": write_tiff,
     ".npy": write_npy,
     ".nii": write_nifti, ".nii.gz": write_nifti,
+    ".mkv": write_video,
 }
 
 SUPPORTED_READ_EXTENSIONS: tuple[str, ...] = tuple(_READERS)
@@ -53,7 +56,8 @@ def read(path: str | os.PathLike[str], *, slice: str | None = None) -> MedicalIm
     """Read a medical image file into a :class:`MedicalImage` of stored values; the file is never modified.
 
     The format comes from the extension (see ``SUPPORTED_READ_EXTENSIONS``), or from the DICOM magic for
-    files without a known one. ``slice="AXIS:INDEX"`` takes one 2D slice of a volume (NIfTI axes are the
+    files without a known one; a folder is read as a DICOM series or PNG sequence, video files through ffmpeg
+    (:mod:`medinr.io.sequence`). ``slice="AXIS:INDEX"`` takes one 2D slice of a volume (NIfTI axes are the
     file's; DICOM, NumPy, TIFF and HDF5 axes are those of the ``(N, H, W)`` stack); without it a volume
     becomes an ``(N, H, W)`` stack.
     """
@@ -62,9 +66,11 @@ def read(path: str | os.PathLike[str], *, slice: str | None = None) -> MedicalIm
         sel = parse_slice(slice)
         if not path.exists():
             raise InputError("file not found")
-        if path.is_dir():
-            raise InputError("is a folder, not an image file")
         try:
+            if path.is_dir():  # a DICOM series or PNG sequence (medinr.io.sequence)
+                image = read_folder(path, sel)
+                image.source_path = str(path)
+                return image
             ext = _extension(path, SUPPORTED_READ_EXTENSIONS)
             if ext is None and not is_dicom_file(path):
                 raise InputError(f"unknown file type {''.join(path.suffixes) or '(no extension)'}: "
