@@ -5,13 +5,15 @@ Per frame:
 1. Analysis without a network: the latents start as a closed-loop quantised Laplacian pyramid of the
    frame (coarse to fine, each level's step ``q * 2**-s``, the equal-slope allocation for interpolated
    levels), so fitting starts at a real codec point. ``q`` is searched so that this pyramid's
-   zeroth-order entropy meets the bpp target (or its error the PSNR target), and λ = 2 ln2 · D, the
+   zeroth-order entropy, times a typical context-model saving, meets the bpp target (or its error the PSNR target), and λ = 2 ln2 · D, the
    high-rate slope -dD/dR of that point.
 2. Training (Cool-chic): loss = MSE + λ · bits / pixels with the context model's differentiable rate;
    uniform noise on the latents first, then straight-through rounding. For a bpp or PSNR target λ is
    steered multiplicatively every step towards the target rate or error.
 3. Network quantisation: each tensor's step follows its measured curvature (antithetic perturbation),
    times one global factor chosen by exact D + λR over a few candidates (exact sizes from the real coder).
+4. Final rate control: a dead zone on the latents' rounding, searched on the exact file size (bpp
+   target, within about 1 %) or the exact decoded error (PSNR target).
 
 Payload: one step-index byte per network tensor | varint length + entropy-coded network deltas from
 the init | context-coded latents (:mod:`medinr.entropy.context`).
@@ -36,12 +38,16 @@ from medinr.models.grid import GridConfig, GridModel, upsample
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, quantize, step_indices
 from medinr.metrics import psnr
-from medinr.ratecontrol import RateTarget
+from medinr.ratecontrol import RateTarget, closest_size, largest_true
 
 #: coded bits per network parameter assumed when budgeting latents for a bpp target
 NET_BITS_PER_PARAM = 6.0
+#: dead zones tried by the final rate search, in 1/64 of a quantisation step
+DEADZONE_RANGE = (-16, 28)
+#: typical rate of the trained context model relative to the start pyramid's zeroth-order entropy
+CONTEXT_SAVING = 0.7
 #: multiplicative λ-steering gain per step (on the log of the rate or error ratio)
-STEER_GAIN = 0.05
+STEER_GAIN = 0.03
 #: λ is steered only after this fraction of the steps (the context model must learn first)
 STEER_FROM = 0.3
 #: during the noise phase the target is measured (on rounded latents) only every this many steps
@@ -114,6 +120,32 @@ def _search_log(f, goal: float, lo: float, hi: float, iters: int = 18) -> float:
     return math.exp(0.5 * (a + b))
 
 
+class _Adam:
+    """Plain Adam over groups of (tensors, learning rate); ``torch.optim`` would import torch._dynamo on
+    first use, which takes seconds of a 15 s encode budget."""
+
+    def __init__(self, groups: list[tuple[list[torch.Tensor], float]], betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.groups = groups
+        self.betas, self.eps, self.t = betas, eps, 0
+        self.moments = [[(torch.zeros_like(p), torch.zeros_like(p)) for p in params] for params, _ in groups]
+
+    @torch.no_grad()
+    def step(self, lr_scale: float) -> None:
+        """One update from the accumulated gradients (which it then clears)."""
+        self.t += 1
+        b1, b2 = self.betas
+        for (params, lr), moments in zip(self.groups, self.moments):
+            size = lr * lr_scale * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            for p, (m, v) in zip(params, moments):
+                if p.grad is None:
+                    continue
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                p.addcdiv_(m, v.sqrt().add_(self.eps), value=-size)
+                p.grad = None
+
+
 class _FrameFit:
     """One frame's model, latents and target, with the training loop and the exact coding."""
 
@@ -146,7 +178,8 @@ class _FrameFit:
         if target.mode == "psnr":
             self.mse_goal = self.peak**2 * 10 ** (-(target.value or 0) / 10)
         if target.mode == "bpp":
-            q = _search_log(lambda q: _entropy_bits(self._pyramid(q)), latent_bits or 0.0, 1e-4, 1e2)
+            goal = (latent_bits or 0.0) / CONTEXT_SAVING
+            q = _search_log(lambda q: _entropy_bits(self._pyramid(q)), goal, 1e-4, 1e2)
         elif target.mode == "psnr":
             q = _search_log(lambda q: -self._pyramid_mse(q), -self.mse_goal, 1e-4, 1e2)
         else:
@@ -170,8 +203,7 @@ class _FrameFit:
         opts = self.opts
         # the gains (dequantisation steps) stay at the start point's: Adam's scale-free steps would swamp them
         nets = [p for name, p in self.model.named_parameters() if name != "gain"]
-        opt = torch.optim.Adam([{"params": self.latents, "lr": opts.lr_latent}, {"params": nets, "lr": opts.lr_net}])
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, opts.steps), eta_min=0.0)
+        opt = _Adam([(self.latents, opts.lr_latent), (nets, opts.lr_net)])
         noise_steps = int(opts.noise_fraction * opts.steps)
         gen = torch.Generator().manual_seed(0)
         for step in range(opts.steps):
@@ -180,68 +212,108 @@ class _FrameFit:
                 hat = [z + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
             else:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
-            opt.zero_grad(set_to_none=True)
             loss, mse, bpp = self.loss(hat)
             loss.backward()
-            opt.step()
-            sched.step()
-            if target.mode != "quality" and step >= STEER_FROM * opts.steps and (not noisy or step % STEER_EVERY == 0):
-                self._steer(target, latent_bits, STEER_GAIN * (STEER_EVERY if noisy else 1))
+            opt.step(0.5 * (1 + math.cos(math.pi * step / opts.steps)))  # cosine schedule
+            if target.mode == "quality" or step < STEER_FROM * opts.steps:
+                pass
+            elif not noisy:  # this step's rate and error are already those of the rounded latents
+                self._steer(target, latent_bits, float(mse.detach()), float(bpp.detach()), STEER_GAIN)
+            elif step % STEER_EVERY == 0:
+                with torch.no_grad():
+                    _, mse, bpp = self.loss([torch.round(z) for z in self.latents])
+                self._steer(target, latent_bits, float(mse), float(bpp), STEER_GAIN * STEER_EVERY)
             if progress:
                 progress(step + 1, opts.steps)
 
-    def _steer(self, target: RateTarget, latent_bits: float | None, gain: float) -> None:
-        """Multiply λ towards the target, measured on the rounded latents."""
-        with torch.no_grad():
-            _, mse, bpp = self.loss([torch.round(z) for z in self.latents])
-        ratio = float(bpp) * self.pixels / (latent_bits or 1.0) if target.mode == "bpp" else self.mse_goal / float(mse)
+    def _steer(self, target: RateTarget, latent_bits: float | None, mse: float, bpp: float, gain: float) -> None:
+        """Multiply λ towards the target rate or error (measured on rounded latents)."""
+        ratio = bpp * self.pixels / (latent_bits or 1.0) if target.mode == "bpp" else self.mse_goal / mse
         self.lam *= math.exp(gain * math.log(ratio))
 
-    def integer_latents(self) -> list[np.ndarray]:
-        return [torch.round(z.detach()).clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT).numpy().astype(np.int64)
-                for z in self.latents]
+    def integer_latents(self, deadzone: float = 0.0) -> list[np.ndarray]:
+        """Latents rounded to integers, magnitudes below ``0.5 + deadzone`` going to zero (RDO-style)."""
+        out = []
+        for z in self.latents:
+            z = z.detach()
+            q = torch.sign(z) * torch.floor((z.abs() + 0.5 - deadzone).clamp_min(0))
+            out.append(q.clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT).numpy().astype(np.int64))
+        return out
 
     def curvature(self) -> list[np.ndarray]:
-        """Mean second derivative of the loss per network tensor, by antithetic random perturbation."""
+        """Mean second derivative of the loss per network tensor, by antithetic random perturbation
+        (of the distortion for synthesis tensors, of the rate for context tensors)."""
         hat = [torch.from_numpy(z.astype(np.float32)) for z in self.integer_latents()]
+        rate_params = {id(p) for p in [*self.model.context, self.model.level_bias]}
+
+        def rate() -> float:
+            return self.lam * float(self.model.rate_bits(hat)) / self.pixels
+
+        def distortion() -> float:
+            return float((self.model.synthesize(hat, self.shape) - self.target).pow(2).mean())
+
         gen = torch.Generator().manual_seed(1)
         out = []
         with torch.no_grad():
-            base = float(self.loss(hat)[0])
+            base = {rate: rate(), distortion: distortion()}
             for p in self.model.parameters():
+                term = rate if id(p) in rate_params else distortion
                 delta = (torch.rand(p.shape, generator=gen) - 0.5) * (1e-2 * float(p.pow(2).mean().sqrt()) + 1e-4)
                 total = 0.0
                 for sign in (1, -1):
                     p.add_(sign * delta)
-                    total += float(self.loss(hat)[0]) - base
+                    total += term() - base[term]
                     p.sub_(sign * delta)
                 out.append(np.array([max(total / float(delta.pow(2).sum()), 1e-12)]))
         return out
 
-    def payload(self, log2_factor: float, curvature: list[np.ndarray], latents: list[np.ndarray]) -> bytes:
+    def network(self, log2_factor: float, curvature: list[np.ndarray]) -> tuple[bytes, GridModel]:
+        """The payload's network part at a global step factor, and the network the decoder will rebuild."""
         idx = step_indices(curvature, log2_factor)
         symbols = quantize(_groups(list(self.model.parameters())), _groups(list(self.init.params)), idx)
         net = encode_tensors(symbols)
-        model = _model_from(self.config, dequantize(symbols, _groups(list(self.init.params)), idx))
         head = bytearray(np.concatenate(idx).tobytes())
         _write_varint(len(net), head)
-        return bytes(head) + net + encode_levels(latents, model.exact_context)
+        return bytes(head) + net, _model_from(self.config, dequantize(symbols, _groups(list(self.init.params)), idx))
 
-    def choose_payload(self) -> bytes:
-        """Network steps by exact D + λR over the preset's global factors; the latents as trained."""
+    def _mse(self, data: bytes) -> float:
+        decoded = reconstruct(data, self.config, self.init, self.norm, self.frame.dtype, self.shape)
+        return float(np.mean((self.norm.forward(decoded) - self.target.numpy()) ** 2))
+
+    def choose_payload(self, target: RateTarget, budget: float | None) -> bytes:
+        """The real bytes, in two searches measured exactly (real coder, real decoder).
+
+        1. The network's global step factor among the preset's: least D + λR (for a PSNR target, the
+           smallest file reaching it).
+        2. The latents' dead zone (1/64 steps; negative rounds up): the closest size to a bpp budget, or
+           the widest dead zone that still reaches a PSNR target; none without a target.
+        """
         curvature = self.curvature()
         latents = self.integer_latents()
         base = 0.5 * math.log2(12 * self.lam / (self.pixels * math.log(2)))
-        best: tuple[float, bytes] | None = None
+        tried = []  # (mse, network bytes, network)
         for k in self.opts.net_step_search:
-            data = self.payload(base + k / 8, curvature, latents)
-            decoded = reconstruct(data, self.config, self.init, self.norm, self.frame.dtype, self.shape)
-            mse = float(np.mean((self.norm.forward(decoded).astype(np.float64) - self.target.numpy()) ** 2))
-            cost = mse + self.lam * 8 * len(data) / self.pixels
-            if best is None or cost < best[0]:
-                best = (cost, data)
-        assert best is not None
-        return best[1]
+            head, model = self.network(base + k / 8, curvature)
+            data = head + encode_levels(latents, model.exact_context)
+            tried.append((self._mse(data), len(data), head, model))
+        reaching = [t for t in tried if t[0] <= self.mse_goal]
+        if target.mode == "psnr" and reaching:
+            _, _, head, model = min(reaching, key=lambda t: t[1])
+        else:
+            _, _, head, model = min(tried, key=lambda t: t[0] + self.lam * 8 * t[1] / self.pixels)
+        cache: dict[int, bytes] = {}
+
+        def payload(i: int) -> bytes:
+            if i not in cache:
+                cache[i] = head + encode_levels(self.integer_latents(i / 64), model.exact_context)
+            return cache[i]
+
+        if target.mode == "bpp":
+            return payload(closest_size(lambda i: len(payload(i)), budget or 0, *DEADZONE_RANGE))
+        if target.mode == "psnr":
+            i = largest_true(lambda i: self._mse(payload(i)) <= self.mse_goal, 0, DEADZONE_RANGE[1])
+            return payload(i or 0)
+        return payload(0)
 
 
 class GridCodec(ArchCodec):
@@ -267,7 +339,7 @@ class GridCodec(ArchCodec):
         latent_bits = max(8 * (frame_budget or 0) - net_bits, 8.0) if target.mode == "bpp" else None
         fit.start(target, latent_bits)
         fit.train(target, latent_bits, (lambda d, t: progress(label + "fit", d, t)) if progress else None)
-        data = fit.choose_payload()
+        data = fit.choose_payload(target, frame_budget)
         notes = []
         if target.mode == "psnr":
             reached = psnr(frame, reconstruct(data, config, init, norm, frame.dtype, frame.shape))

@@ -15,6 +15,7 @@ latents belong to the image and are passed in.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +74,12 @@ def upsample(latents: list[torch.Tensor], size: tuple[int, int], mode: str) -> t
     return torch.cat([F.interpolate(z[None, None], size=size, mode=mode, align_corners=False)[0] for z in latents])
 
 
+@functools.lru_cache(maxsize=32)
+def _second_pass(h: int, w: int) -> torch.Tensor:
+    """The checkerboard's second-pass positions, ((i + j) odd)."""
+    return torch.from_numpy(np.indices((h, w)).sum(axis=0) % 2 == 1)
+
+
 def context_features(current: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
     """Causal context of every position of a level, (CONTEXT_INPUTS, h * w).
 
@@ -82,12 +89,12 @@ def context_features(current: torch.Tensor, parent: torch.Tensor | None) -> torc
     read anchors, exactly as in the decoder.
     """
     h, w = current.shape
-    second = torch.as_tensor((np.indices((h, w)).sum(axis=0) % 2) == 1, dtype=current.dtype)
+    second = _second_pass(h, w).to(current.dtype)
     if parent is None:
         up = current.new_zeros(9, h, w)
     else:
-        hood = F.unfold(parent[None, None], 3, padding=1).reshape(9, *parent.shape)
-        up = hood[:, torch.arange(h) // 2][:, :, torch.arange(w) // 2]
+        hood = F.unfold(parent[None, None], 3, padding=1).reshape(1, 9, *parent.shape)
+        up = F.interpolate(hood, scale_factor=2, mode="nearest")[0, :, :h, :w]
     pad = F.pad(current[None, None], (1, 1, 1, 1))[0, 0]
     neighbours = torch.stack([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:], current.new_ones(h, w)])
     return torch.cat([up, neighbours * second]).reshape(CONTEXT_INPUTS, -1)
