@@ -1,0 +1,135 @@
+"""The ``seed-video`` architecture: one ``seed`` network on (t, y, x) codes a whole sequence.
+
+``joint_frames = True``: the codec hands over the (T, H, W) stack and gets one payload back. The pipeline
+is ``seed``'s (fit from the init, Fisher sensitivities, global step factor ``k`` searched for the target,
+quantisation-aware fine-tuning, search again, entropy coding) with a space-time fitter
+(:class:`medinr.video.fit.SequenceFitter`, temporal-consistency term weighted :attr:`temporal_weight`)
+and the payload layout of ``seed``: one step-index byte per parameter slice, then the entropy-coded
+symbols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from medinr.archs import ArchCodec, ProgressFn, register
+from medinr.archs.seed import _model_from, _Quantiser, param_count
+from medinr.config import EncoderConfig
+from medinr.entropy import decode_tensors
+from medinr.errors import BitstreamError, InputError
+from medinr.meta.inits import Init, load_init, modality_init
+from medinr.metrics import psnr
+from medinr.models.seed import SeedConfig, SeedINR
+from medinr.models.video import predict_grid
+from medinr.preprocess import Normalisation
+from medinr.quant import dequantize, fisher_information
+from medinr.ratecontrol import RateTarget
+from medinr.video.fit import SequenceFitter
+
+#: inits are looked up as ``seed`` inits of a 3-axis config (a video init differs by ``coord_dims``)
+INIT_ARCH = "seed"
+#: network width without a bpp target when the image default (``EncoderConfig.default_width``) is in force:
+#: one network holds every frame, so it needs more than one frame's
+VIDEO_DEFAULT_WIDTH = 64
+#: widths a bpp target may choose beyond the image widths
+VIDEO_EXTRA_WIDTHS = (96, 128)
+
+
+def reconstruct_sequence(payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
+                         shape: tuple[int, int, int]) -> np.ndarray:
+    """The decoder's path: payload -> parameters -> (T, H, W) prediction -> stored values."""
+    groups = [p.shape[0] for p in init.params]
+    n_idx = sum(groups)
+    if len(payload) < n_idx:
+        raise BitstreamError("truncated video payload (quantisation steps)")
+    idx = np.split(np.frombuffer(payload[:n_idx], dtype=np.uint8), np.cumsum(groups)[:-1])
+    symbols = decode_tensors(payload[n_idx:], [p.numel() for p in init.params])
+    model = _model_from(config, dequantize(symbols, init.params, idx))
+    return norm.inverse(predict_grid(model, tuple(shape)), dtype)
+
+
+class _SequenceQuantiser(_Quantiser):
+    """``seed``'s quantiser, measuring PSNR on the decoded sequence."""
+
+    def psnr(self, k: int) -> float:
+        if k not in self._psnr:
+            decoded = reconstruct_sequence(self.payload(k), self.model.config, self.init, self.norm,
+                                           self.frame.dtype, self.frame.shape)
+            self._psnr[k] = psnr(self.frame, decoded)
+        return self._psnr[k]
+
+
+class SeedVideoCodec(ArchCodec):
+    name = "seed-video"
+    joint_frames = True
+    #: weight of the temporal-consistency term (0: off), in normalised units like the MSE
+    temporal_weight: float = 0.1
+
+    def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
+             frame_budget: float | None) -> SeedConfig:
+        """Octaves from the frame size (time shares them); width from the sequence's byte budget for bpp."""
+        hidden = cfg.default_width if cfg.default_width != EncoderConfig.default_width else VIDEO_DEFAULT_WIDTH
+        config = SeedConfig(scales=SeedConfig.scales_for(height, width), freqs_per_band=cfg.freqs_per_band,
+                            hidden=hidden, layers=cfg.layers, activation=cfg.activation, omega0=cfg.omega0,
+                            coord_dims=3)
+        if target.mode != "bpp":
+            return config
+        widths = sorted({*cfg.widths, *VIDEO_EXTRA_WIDTHS})
+        fitting = [w for w in widths
+                   if param_count(replace(config, hidden=w)) * cfg.bits_per_param <= 8 * (frame_budget or 0)]
+        return replace(config, hidden=fitting[-1] if fitting else widths[0])
+
+    def config_from_bytes(self, data: bytes) -> SeedConfig:
+        config = SeedConfig.from_bytes(data)
+        if config.coord_dims != 3:
+            raise ValueError(f"seed-video needs 3 coordinate axes, got {config.coord_dims}")
+        return config
+
+    def load_init(self, name: str, config: SeedConfig) -> Init:
+        return load_init(name, INIT_ARCH, config)
+
+    def default_init(self, config: SeedConfig, modality: str) -> Init:
+        return modality_init(INIT_ARCH, modality, config)
+
+    def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: SeedConfig, init: Init,
+                     cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
+                     progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
+        """Payload of the whole (T, H, W) stack ``frame``."""
+        if frame.ndim != 3 or frame.shape[0] < 2:
+            raise InputError(f"seed-video codes a sequence of at least 2 frames, got shape {frame.shape}")
+
+        def report(stage: str):
+            return (lambda done, total: progress(label + stage, done, total)) if progress else None
+
+        model = _model_from(config, list(init.params))
+        fitter = SequenceFitter(model, norm.forward(frame), cfg.fit, self.temporal_weight)
+        fitter.fit(report("fit"))
+        fisher = fisher_information(list(model.parameters()), fitter.loss_closure)
+        quantiser = _SequenceQuantiser(model, init, fisher, norm, frame)
+        k = quantiser.choose(target, frame_budget, cfg.quantisation_loss_db)
+        if cfg.fit.qat_steps > 0:
+            fitter.quantisation_aware_finetune(list(init.params), quantiser.indices(k), report("quantise"))
+            quantiser = _SequenceQuantiser(model, init, fisher, norm, frame)
+            k = quantiser.choose(target, frame_budget, cfg.quantisation_loss_db)
+        notes = []
+        if target.mode == "psnr" and quantiser.psnr(k) < (target.value or 0):
+            notes.append(f"{label}target {target.value:.2f} dB not reached: best is {quantiser.psnr(k):.2f} dB "
+                         "(try --preset max)")
+        return quantiser.payload(k), notes
+
+    def decode_frame(self, payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
+                     shape: tuple[int, ...]) -> np.ndarray:
+        if len(shape) != 3:
+            raise BitstreamError(f"seed-video decodes a (T, H, W) sequence, header gives shape {shape}")
+        return reconstruct_sequence(payload, config, init, norm, dtype, shape)
+
+    def describe(self, config: SeedConfig) -> dict[str, Any]:
+        return {"config": dict(config.__dict__), "parameters": param_count(config),
+                "multiply_adds_per_pixel": SeedINR(config).multiply_adds_per_pixel(),
+                "temporal_weight": self.temporal_weight}
+
+
+register(SeedVideoCodec())

@@ -1,0 +1,112 @@
+"""seed-video on a tiny real cine clip: round trip through the real container, single-frame refusal,
+corrupted streams, and the temporal-consistency term (zero on a static sequence, positive on flicker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from medinr.archs.seed import _model_from
+from medinr.archs.video import VIDEO_DEFAULT_WIDTH
+from medinr.codec import decode, describe, encode_report
+from medinr.errors import BitstreamError, InputError
+from medinr.fit import FitConfig
+from medinr.io import read
+from medinr.meta.inits import random_init
+from medinr.models.seed import SeedConfig
+from medinr.video.fit import SequenceFitter, temporal_consistency_loss
+from medinr.video.metrics import temporal_flicker
+
+TINY = {"arch": "seed-video", "preset": "fast", "fit_steps": 30, "fit_qat_steps": 4, "default_width": 8,
+        "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data: Path) -> object:
+    image = read(shared_data / "cine/train/SCD0000101_mid")
+    small = image.with_pixels(np.ascontiguousarray(image.pixels[:4, 112:144, 112:144]))
+    small.frame_times = image.frame_times[:4]
+    return small
+
+
+@pytest.fixture(scope="module")
+def coded(clip: object) -> object:
+    return encode_report(clip, **TINY)
+
+
+def test_round_trip_decodes_what_the_encoder_measured(clip: object, coded: object) -> None:
+    decoded = decode(coded.data)
+    assert decoded.pixels.shape == (4, 32, 32) and decoded.pixels.dtype == np.int16
+    np.testing.assert_array_equal(decoded.pixels, coded.decoded.pixels)
+    info = describe(coded.data)
+    assert info["arch"] == "seed-video" and info["config"]["coord_dims"] == 3
+    assert len(info["frame_payload_bytes"]) == 1  # one representation for the whole sequence
+    assert coded.metrics["psnr"] > 15  # 30 steps: far from converged, but clearly fitted
+
+
+def test_single_frame_refused(clip: object) -> None:
+    with pytest.raises(InputError, match="at least 2 frames"):
+        encode_report(clip.with_pixels(clip.pixels[:1]), **TINY)
+
+
+@pytest.mark.parametrize("where", [-5, -40, 60])
+def test_corrupted_video_stream_is_a_bitstream_error(coded: object, where: int) -> None:
+    data = bytearray(coded.data)
+    data[where] ^= 0x5A
+    with pytest.raises(BitstreamError):
+        decode(bytes(data))
+
+
+def test_truncated_video_stream_is_a_bitstream_error(coded: object) -> None:
+    with pytest.raises(BitstreamError):
+        decode(coded.data[:-7])
+
+
+def test_temporal_loss_is_zero_on_a_static_sequence(clip: object) -> None:
+    source = torch.from_numpy(np.repeat(clip.pixels[:1], 4, axis=0).astype(np.float32))
+    static_error = source + torch.randn(source.shape[1:])  # wrong, but the same in every frame
+    assert temporal_consistency_loss(static_error, source) == 0
+    assert temporal_flicker(source.numpy(), static_error.numpy()) == 0
+    flicker = source + torch.randn(source.shape)
+    assert temporal_consistency_loss(flicker, source) > 0.5
+    assert temporal_flicker(source.numpy(), flicker.numpy()) > 0.5
+
+
+def _fitter_losses(stack: np.ndarray) -> tuple[float, float]:
+    """(loss with, loss without) the temporal term, for a network that ignores t, on every point."""
+    config = SeedConfig(scales=3, hidden=8, coord_dims=3)
+    params = list(random_init("seed", config).params)
+    per_axis = 2 * config.freqs_per_band
+    params[0] = params[0].clone()
+    params[0][:, :per_axis] = 0  # first-layer weights of the t axis: the output is the same in every frame
+    losses = []
+    for weight in (1.0, 0.0):
+        fit = FitConfig(batch_pixels=2 * stack.size)  # every point (and its neighbour) in one batch
+        fitter = SequenceFitter(_model_from(config, params), stack, fit, temporal_weight=weight)
+        losses.append(float(fitter._loss(None, 0.0)))
+    return losses[0], losses[1]
+
+
+def test_sequence_fitter_temporal_term_vanishes_on_a_static_sequence(clip: object) -> None:
+    frame = ((clip.pixels[0] - clip.pixels.mean()) / clip.pixels.std()).astype(np.float32)
+    with_term, without = _fitter_losses(np.repeat(frame[None], 4, axis=0))
+    assert without > 0 and with_term == pytest.approx(without, rel=1e-6)
+    flickering = np.stack([frame + (0.5 if i % 2 else -0.5) for i in range(4)]).astype(np.float32)
+    with_term, without = _fitter_losses(flickering)
+    assert with_term > without + 0.5  # the changes are +-1 per frame, the static network's 0
+
+
+def test_plan_sizes_the_network_from_the_sequence_budget() -> None:
+    from medinr.archs import get_arch
+    from medinr.config import preset_config
+    from medinr.ratecontrol import RateTarget
+
+    arch, cfg = get_arch("seed-video"), preset_config("fast")
+    small = arch.plan(128, 128, cfg, RateTarget("bpp", 0.1), 2_000)
+    large = arch.plan(128, 128, cfg, RateTarget("bpp", 1.0), 200_000)
+    assert small.coord_dims == large.coord_dims == 3 and small.hidden < large.hidden == 128
+    assert arch.plan(128, 128, cfg, RateTarget("quality"), None).hidden == VIDEO_DEFAULT_WIDTH
+    assert arch.plan(128, 128, preset_config("fast", default_width=12), RateTarget("quality"), None).hidden == 12
