@@ -13,6 +13,8 @@ from scipy.ndimage import gaussian_filter
 from torch import nn
 from torch.func import functional_call
 
+from medinr.features import extract_features
+from medinr.features.losses import edge_weighted_mse, sparsity_loss
 from medinr.models.encoding import grid_indices
 from medinr.quant import fake_quantize, step_values
 
@@ -32,6 +34,12 @@ class FitConfig:
     qat_lr: float = 1e-3
     rate_weight: float = 1e-3
     seed: int = 0
+    #: λ of the sparsity-aware term λ·mean(w(x)|∇f(x)|₁), w = the homogeneity map; 0 = off
+    sparsity_weight: float = 0.0
+    #: side of the square pixel patches the sparsity term's finite differences are taken on
+    sparsity_patch: int = 8
+    #: edge-weighted reconstruction: squared errors weigh 1 + strength * edge map; 0 = plain MSE
+    edge_strength: float = 0.0
 
 
 def pyramid_targets(image: np.ndarray, scales: int) -> torch.Tensor:
@@ -58,23 +66,50 @@ class FrameFitter:
         self.index = grid_indices((self.height, self.width))
         self.targets = pyramid_targets(image, model.config.scales)
         self.generator = torch.Generator().manual_seed(config.seed)
+        self.edge = self.homogeneity = None
+        if config.edge_strength > 0 or config.sparsity_weight > 0:
+            features = extract_features(image)
+            self.edge = torch.from_numpy(features.edge.reshape(-1))
+            self.homogeneity = torch.from_numpy(features.homogeneity)
 
-    def _batch(self) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    def _batch(self) -> torch.Tensor | None:
+        """Flat indices of a random pixel mini-batch, or None for all pixels."""
         n = self.targets.shape[1]
         if n <= self.config.batch_pixels:
-            return self.index, self.targets
-        idx = torch.randint(0, n, (self.config.batch_pixels,), generator=self.generator)
-        return tuple(axis[idx] for axis in self.index), self.targets[:, idx]
+            return None
+        return torch.randint(0, n, (self.config.batch_pixels,), generator=self.generator)
 
-    def _loss(self, params: dict[str, torch.Tensor] | None, coarse_weight: float) -> torch.Tensor:
-        index, targets = self._batch()
+    def _forward(self, params: dict[str, torch.Tensor] | None, index: tuple[torch.Tensor, ...]) -> torch.Tensor:
         sizes = (self.height, self.width)
-        out = self.model(index, sizes) if params is None else functional_call(self.model, params, (index, sizes))
-        partial = torch.cumsum(out, dim=1).T  # (S, B): reconstruction using bands 1..s
-        errors = (partial - targets).pow(2).mean(dim=1)
-        loss = errors[-1]
-        if coarse_weight > 0 and errors.shape[0] > 1:
-            loss = loss + coarse_weight * errors[:-1].mean()
+        return self.model(index, sizes) if params is None else functional_call(self.model, params, (index, sizes))
+
+    def _sparsity(self, params: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        """features.losses.sparsity_loss on random p x p patches (about a quarter of the batch's pixels)."""
+        p = min(self.config.sparsity_patch, self.height, self.width)
+        count = max(1, self.config.batch_pixels // (4 * p * p))
+        top = torch.randint(0, self.height - p + 1, (count, 1, 1), generator=self.generator)
+        left = torch.randint(0, self.width - p + 1, (count, 1, 1), generator=self.generator)
+        rows = (top + torch.arange(p)[:, None]).expand(count, p, p)
+        cols = (left + torch.arange(p)[None, :]).expand(count, p, p)
+        pred = self._forward(params, (rows.reshape(-1), cols.reshape(-1))).sum(dim=1).reshape(count, p, p)
+        return sparsity_loss(pred, self.homogeneity[rows, cols])
+
+    def _loss(self, params: dict[str, torch.Tensor] | None, coarse_weight: float,
+              regularise: bool = True) -> torch.Tensor:
+        """Final-scale (optionally edge-weighted) MSE + fading coarse-scale MSEs + the sparsity term."""
+        idx = self._batch()
+        index = self.index if idx is None else tuple(axis[idx] for axis in self.index)
+        targets = self.targets if idx is None else self.targets[:, idx]
+        partial = torch.cumsum(self._forward(params, index), dim=1).T  # (S, B): reconstruction from bands 1..s
+        if self.edge is not None and self.config.edge_strength > 0:
+            edge = self.edge if idx is None else self.edge[idx]
+            loss = edge_weighted_mse(partial[-1], targets[-1], edge, self.config.edge_strength)
+        else:
+            loss = (partial[-1] - targets[-1]).pow(2).mean()
+        if coarse_weight > 0 and partial.shape[0] > 1:
+            loss = loss + coarse_weight * (partial[:-1] - targets[:-1]).pow(2).mean()
+        if regularise and self.config.sparsity_weight > 0:
+            loss = loss + self.config.sparsity_weight * self._sparsity(params)
         return loss
 
     def fit(self, progress: Progress | None = None) -> float:
@@ -99,7 +134,7 @@ class FrameFitter:
 
     def loss_closure(self) -> torch.Tensor:
         """Final-scale loss on a fresh mini-batch (for sensitivity estimates)."""
-        return self._loss(None, 0.0)
+        return self._loss(None, 0.0, regularise=False)
 
     def quantisation_aware_finetune(self, init: list[torch.Tensor], indices: list[np.ndarray],
                                     progress: Progress | None = None) -> None:
