@@ -65,14 +65,18 @@ def image_config(shape: tuple[int, int], base: SeedConfig) -> SeedConfig:
     return replace(base, scales=SeedConfig.scales_for(*shape))
 
 
-def ablation(images: dict[str, np.ndarray], variants: dict[str, Variant], base: SeedConfig = SeedConfig(hidden=24),
+def ablation(images: dict[str, np.ndarray], variants: dict[str, Variant], base: SeedConfig | None = None,
              steps: Sequence[int] = (50, 100, 200, 500), reference: str = "random",
              reference_steps: int = 1000) -> list[dict[str, Any]]:
     """Per image and variant: PSNR at each budget, fitting seconds, and the steps (on :data:`STEP_GRID`)
     needed to reach the ``reference`` variant's PSNR at ``reference_steps``; the 10x convergence target
-    is ``steps_to_reference <= reference_steps / 10``. ``images`` are normalised (H, W) arrays."""
+    is ``steps_to_reference <= reference_steps / 10``. ``images`` are normalised (H, W) arrays; ``base``
+    gives every config field but ``scales`` (default: the codec's default config)."""
     if reference not in variants:
         raise ValueError(f"the reference variant {reference!r} is not among the variants")
+    from medinr.meta.train import default_seed_config
+
+    base = base or default_seed_config()
     rows = []
     for image_name, image in images.items():
         config = image_config(image.shape, base)

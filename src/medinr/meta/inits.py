@@ -62,7 +62,7 @@ def digest_of(name: str, arch: str, config_bytes: bytes, params: list[torch.Tens
     return h.digest()[:8]
 
 
-def _pcg_uniform(rng: np.random.Generator) -> "Any":
+def _pcg_uniform(rng: np.random.Generator) -> Any:
     def uniform(shape: torch.Size) -> torch.Tensor:
         raw = rng.bit_generator.random_raw(int(np.prod(shape)))
         values = (raw >> np.uint64(11)).astype(np.float64) * 2.0**-53
@@ -99,7 +99,7 @@ class InitFile:
 
     @classmethod
     def from_training(cls, name: str, arch: str, modality: str, config: Any,
-                      params: dict[int, list[torch.Tensor]], record: dict[str, Any]) -> "InitFile":
+                      params: dict[int, list[torch.Tensor]], record: dict[str, Any]) -> InitFile:
         return cls(name, arch, modality, _base_config(config), config.scales,
                    {w: tuple(t.detach().clone() for t in p) for w, p in params.items()}, record)
 
@@ -160,7 +160,7 @@ def read_init_file(path: Path, sha256: str | None = None) -> InitFile:
             raise ValueError("bad parameter tensors")
     except InitError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (unpickling damaged data can raise anything)
         raise InitError(f"initialisation file {path} is corrupt ({' '.join(str(exc).split())[:120]})") from None
     return init
 

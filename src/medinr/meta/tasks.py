@@ -2,10 +2,12 @@
 
 A *source* is one series: a 2D image, a stack of frames, or a volume (sliced along any of its three
 axes). Files found inside a sub-folder of a folder argument form one series together (e.g. the frames
-of one cine slice), so a validation split never puts neighbouring frames on both sides. A *task* is one
-crop with a side drawn log-uniformly between the task size and the slice's shorter side (whole views
-included), resized with antialiasing to ``task_size`` x ``task_size`` and z-score normalised as the
-codec normalises an image; its support set is a random subset of its pixels and its query set the rest.
+of one cine slice), so a validation split never puts neighbouring frames on both sides. A *task* is,
+with probability ``whole_fraction``, a whole slice (what the codec fits: both axes span [-1, 1] whatever
+the aspect ratio), else a square crop with a side drawn log-uniformly between the task size and the
+slice's shorter side; either is resized with antialiasing to ``task_size`` x ``task_size`` and z-score
+normalised as the codec normalises an image. Its support set is a random subset of its pixels and its
+query set the rest (or, to bound the cost of large tasks, a random subset of the rest).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def split_sources(sources: list[Source], val_fraction: float, seed: int) -> tupl
 
 
 def resize(image: np.ndarray, size: int) -> torch.Tensor:
-    """Antialiased bilinear resize of a 2D array to (size, size), float32."""
+    """Antialiased bilinear resize of a 2D array to (size, size), float32 (aspect not kept)."""
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
     if x.shape[-2:] == (size, size):
         return x[0, 0]
@@ -136,24 +138,37 @@ def normalise(image: torch.Tensor) -> torch.Tensor:
 class TaskSampler:
     """Draws tasks from sources with its own NumPy generator (whose state checkpoints save)."""
 
-    def __init__(self, sources: list[Source], task_size: int, support_fraction: float, seed: int,
-                 max_tries: int = 50) -> None:
-        if not 0 < support_fraction < 1:
-            raise InputError(f"support_fraction must be in (0, 1), got {support_fraction}")
+    def __init__(self, sources: list[Source], task_size: int, support_pixels: int, seed: int,
+                 query_pixels: int | None = None, whole_fraction: float = 0.5, max_tries: int = 50) -> None:
+        if not 0 < support_pixels < task_size**2:
+            raise InputError(f"support_pixels must be in [1, {task_size**2 - 1}] for {task_size} px tasks, "
+                             f"got {support_pixels}")
+        if query_pixels is not None and query_pixels < 1:
+            raise InputError(f"query_pixels must be >= 1, got {query_pixels}")
+        if not 0 <= whole_fraction <= 1:
+            raise InputError(f"whole_fraction must be in [0, 1], got {whole_fraction}")
         self.sources = sources
+        self.whole_fraction = whole_fraction
         self.task_size = task_size
-        self.support_count = max(1, min(task_size**2 - 1, round(support_fraction * task_size**2)))
+        self.support_pixels = support_pixels
+        self.query_end = task_size**2 if query_pixels is None else min(task_size**2, support_pixels + query_pixels)
         self.rng = np.random.default_rng(seed)
         self.max_tries = max_tries
 
-    def crop(self) -> torch.Tensor:
-        """A normalised (T, T) view of a random crop that is not (nearly) flat."""
+    def crop(self, source_index: int | None = None) -> torch.Tensor:
+        """A normalised (T, T) view of a random whole slice or crop (of a random source unless given) that
+        is not (nearly) flat."""
         for _ in range(self.max_tries):
-            source = self.sources[int(self.rng.integers(len(self.sources)))]
+            pick = int(self.rng.integers(len(self.sources))) if source_index is None else source_index
+            source = self.sources[pick % len(self.sources)]
             plane = source.slice(self.rng)
+            if self.rng.uniform() < self.whole_fraction:
+                if plane.std() >= MIN_RELATIVE_STD * source.span:
+                    return normalise(resize(plane, self.task_size))
+                continue
             short = min(plane.shape)
             lo = min(self.task_size, short)
-            side = int(round(math.exp(self.rng.uniform(math.log(lo), math.log(short)))))
+            side = round(math.exp(self.rng.uniform(math.log(lo), math.log(short))))
             top = int(self.rng.integers(plane.shape[0] - side + 1))
             left = int(self.rng.integers(plane.shape[1] - side + 1))
             patch = plane[top:top + side, left:left + side].astype(np.float64)
@@ -164,7 +179,7 @@ class TaskSampler:
     def task(self) -> Task:
         image = self.crop()
         perm = torch.from_numpy(self.rng.permutation(self.task_size**2))
-        return Task(image, perm[:self.support_count], perm[self.support_count:])
+        return Task(image, perm[:self.support_pixels], perm[self.support_pixels:self.query_end])
 
     def tasks(self, n: int) -> list[Task]:
         return [self.task() for _ in range(n)]

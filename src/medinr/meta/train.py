@@ -5,7 +5,7 @@ meta-gradient on each (:mod:`medinr.meta.algorithms`) and applies their mean wit
 ``outer_lr``). Every ``val_every`` steps the init is scored the way the codec will use it: the mean
 PSNR after ``val_fit_steps`` codec fitting steps on fixed tasks from held-back series; the best init
 per width is kept and written, with a record of how it was made, as an :class:`~medinr.meta.inits.InitFile`.
-A checkpoint beside the output (``<output>.ckpt``) holds everything needed to continue bit-exactly.
+A checkpoint (by default ``<output>.ckpt``) holds everything needed to continue bit-exactly.
 """
 
 from __future__ import annotations
@@ -78,38 +78,39 @@ def _val_psnr(images: list[np.ndarray], config: SeedConfig, params: Sequence[tor
     return float(np.mean([fit_psnr(img, config, params, steps) for img in images]))
 
 
-def _checkpoint_path(output: Path) -> Path:
-    return output.with_name(output.name + ".ckpt")
-
-
 def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm: str = "maml", steps: int = 300,
                inner_steps: int = 3, inner_lr: float | None = None, outer_lr: float = 1e-3, tasks_per_batch: int = 4,
                task_size: int = 128, seed_config: SeedConfig | None = None, widths: Sequence[int] | None = None,
-               support_fraction: float = 0.25, val_paths: Sequence[Path] | None = None, val_fraction: float = 0.2,
+               support_pixels: int = 4096, query_pixels: int | None = 8192, whole_fraction: float = 0.5,
+               val_paths: Sequence[Path] | None = None, val_fraction: float = 0.2,
                val_tasks: int = 8, val_every: int = 25, val_fit_steps: int = 50,
                summary_steps: Sequence[int] = (50, 100), seed: int = 0, threads: int | None = 1,
-               resume: bool = False, progress: MetaProgress | None = None) -> MetaTrainResult:
+               checkpoint: Path | None = None, resume: bool = False,
+               progress: MetaProgress | None = None) -> MetaTrainResult:
     """Meta-learn the ``seed`` init of ``modality`` from the images under ``paths`` and write it to ``output``.
 
     - ``modality``: cxr, mri or cine (cine trains the ``seed-mri`` family, which serves both).
     - ``paths``: image files or folders (searched recursively; a sub-folder's files form one series).
-    - ``output``: the init file (``.pt``) to write; ``<output>.ckpt`` is the resumable checkpoint.
+    - ``output``: the init file (``.pt``) to write; ``checkpoint``: where the resumable state is saved at
+      every validation (default ``<output>.ckpt``).
     - ``algorithm``: ``maml`` (second order), ``fomaml``, ``reptile`` (Adam inner loop) or ``metasgd``
       (learned per-parameter inner steps, used during meta-training only).
     - ``steps``: outer steps; ``inner_steps``: adaptation steps per task; ``inner_lr``: their step size
       (default per algorithm, :data:`DEFAULT_INNER_LR`); ``outer_lr``: Adam step of the init.
     - ``tasks_per_batch``: tasks per outer step; ``task_size``: side of a task in pixels, which fixes the
-      number of meta-learned scales (``SeedConfig.scales_for``); ``support_fraction``: share of a task's
-      pixels in its support set (the rest is the query set).
+      number of meta-learned scales (``SeedConfig.scales_for``); ``support_pixels``: size of a task's
+      support set; ``query_pixels``: size of its query set, drawn from the other pixels (None: all of
+      them), which bounds the cost of large tasks; ``whole_fraction``: share of tasks that are
+      whole slices rather than crops.
     - ``seed_config``: network shape (its ``scales`` is replaced by the task size's); default: the
       codec's default config; ``widths``: hidden widths to meta-learn (default: ``seed_config.hidden``).
     - ``val_paths``: held-back images (default: ``val_fraction`` of the series, by a seeded draw);
-      ``val_tasks`` fixed validation tasks, scored every ``val_every`` steps by the PSNR after
-      ``val_fit_steps`` codec fitting steps; the best init is kept. ``summary_steps``: fitting budgets of
-      the final meta-vs-random comparison.
+      ``val_tasks`` fixed whole slices of them (what the codec fits) at the task size, scored every
+      ``val_every`` steps by the PSNR after ``val_fit_steps`` codec fitting steps; the best init is
+      kept. ``summary_steps``: fitting budgets of the final meta-vs-random comparison.
     - ``seed``: every random draw; ``threads``: torch threads during training (restored after; 1 makes
       the result reproducible bit for bit), None leaves them.
-    - ``resume``: continue from ``<output>.ckpt`` when it exists and was made with the same arguments
+    - ``resume``: continue from the checkpoint when it exists and was made with the same arguments
       (``steps`` may grow); ``progress(step, steps, stats)`` is called after every outer step.
     """
     started = time.perf_counter()
@@ -130,7 +131,8 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
     args = {"modality": modality, "paths": [str(p) for p in paths], "algorithm": algorithm,
             "inner_steps": inner_steps, "inner_lr": inner_lr, "outer_lr": outer_lr,
             "tasks_per_batch": tasks_per_batch, "task_size": task_size, "seed_config": asdict(config),
-            "widths": list(widths), "support_fraction": support_fraction,
+            "widths": list(widths), "support_pixels": support_pixels, "query_pixels": query_pixels,
+            "whole_fraction": whole_fraction,
             "val_paths": None if val_paths is None else [str(p) for p in val_paths], "val_fraction": val_fraction,
             "val_tasks": val_tasks, "val_every": val_every, "val_fit_steps": val_fit_steps, "seed": seed}
 
@@ -148,9 +150,9 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
             shared = {s.name for s in train_sources} & {s.name for s in val_sources}
             if shared:
                 raise InputError(f"series used for both training and validation: {', '.join(sorted(shared))}")
-        sampler = TaskSampler(train_sources, task_size, support_fraction, seed)
-        val_images = [t.image.numpy() for t in TaskSampler(val_sources, task_size, support_fraction,
-                                                           seed + 1).tasks(val_tasks)]
+        sampler = TaskSampler(train_sources, task_size, support_pixels, seed, query_pixels, whole_fraction)
+        val_sampler = TaskSampler(val_sources, task_size, support_pixels, seed + 1, whole_fraction=1.0)
+        val_images = [val_sampler.crop(i).numpy() for i in range(val_tasks)]
         configs = {w: replace(config, hidden=w) for w in widths}
         learners = {w: Learner(c) for w, c in configs.items()}
         randoms = {w: list(random_init(ARCH, c).params) for w, c in configs.items()}
@@ -163,7 +165,7 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
         history: list[dict[str, float]] = []
         start = 0
 
-        ckpt = _checkpoint_path(output)
+        ckpt = Path(checkpoint) if checkpoint is not None else output.with_name(output.name + ".ckpt")
         if resume and ckpt.exists():
             state = _load_checkpoint(ckpt, args)
             start, history = state["step"], json.loads(state["history"])
@@ -247,7 +249,7 @@ def _load_checkpoint(path: Path, args: dict[str, Any]) -> dict[str, Any]:
     try:
         state = torch.load(path, weights_only=True)
         saved = json.loads(state["args"])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (unpickling damaged data can raise anything)
         raise MedinrError(f"checkpoint {path} is unreadable ({' '.join(str(exc).split())[:120]}); "
                           "delete it or run without resume") from None
     differing = sorted(k for k in set(saved) | set(args) if saved.get(k) != json.loads(json.dumps(args)).get(k))
