@@ -325,23 +325,14 @@ def probe_video(path: Path) -> dict[str, Any]:
             "tags": tags}
 
 
-def decode_gray_frames(source: str, pix_fmt: str, height: int, width: int, data: bytes | None = None,
+def decode_gray_frames(source: str, depth: int, height: int, width: int, data: bytes | None = None,
                        input_args: tuple[str, ...] = ()) -> np.ndarray:
-    """All frames of a video (file name, or ``pipe:0`` with ``data``) as (T, H, W) luma samples, unscaled.
-
-    Gray formats pass through; YUV formats give their Y plane exactly (``extractplanes``, no range
-    conversion); RGB and other formats are refused, as medinr codes grayscale only.
-    """
-    depth = _pix_depth(pix_fmt)
-    if pix_fmt.startswith("gray"):
-        vf: list[str] = []
-    elif pix_fmt.startswith(("yuv", "yuvj", "nv")):
-        vf = ["-vf", "extractplanes=y"]
-    else:
-        raise InputError(f"colour video ({pix_fmt}) is not supported: medinr codes grayscale only")
+    """All frames of a gray or YUV video (file name, or ``pipe:0`` with ``data``) as (T, H, W) samples of
+    ``depth`` bits: the Y plane exactly as coded (``extractplanes``, no range or depth conversion; decoders
+    may output a 4:0:0 stream as YUV with flat chroma)."""
     out_fmt = "gray" if depth <= 8 else f"gray{depth}le" if depth < 16 else "gray16le"
-    raw = run_ffmpeg([*input_args, "-i", source, "-map", "0:v:0", *vf, "-fps_mode", "passthrough",
-                      "-f", "rawvideo", "-pix_fmt", out_fmt, "pipe:1"], data)
+    raw = run_ffmpeg([*input_args, "-i", source, "-map", "0:v:0", "-vf", "extractplanes=y", "-fps_mode",
+                      "passthrough", "-f", "rawvideo", "-pix_fmt", out_fmt, "pipe:1"], data)
     dtype = np.dtype(np.uint8 if depth <= 8 else "<u2")
     frame_bytes = height * width * dtype.itemsize
     if not raw or len(raw) % frame_bytes:
@@ -352,7 +343,9 @@ def decode_gray_frames(source: str, pix_fmt: str, height: int, width: int, data:
 def read_video(path: Path, sel: SliceSpec | None) -> MedicalImage:
     """A video file through ffmpeg; medinr's own tags (from :func:`write_video`) restore bits, sign and times."""
     info = probe_video(path)
-    pixels = decode_gray_frames(str(path), info["pix_fmt"], info["height"], info["width"])
+    if not info["pix_fmt"].startswith(("gray", "yuv", "nv")):
+        raise InputError(f"colour video ({info['pix_fmt']}) is not supported: medinr codes grayscale only")
+    pixels = decode_gray_frames(str(path), _pix_depth(info["pix_fmt"]), info["height"], info["width"])
     tags = info["tags"]
     pixels = _from_container(pixels, tags.get(_TAG_PREFIX + "DTYPE"), int(tags.get(_TAG_PREFIX + "OFFSET", 0)))
     times: tuple[float, ...] | None = None
