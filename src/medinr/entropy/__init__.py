@@ -15,12 +15,14 @@ import numpy as np
 from scipy.special import erf
 
 from medinr.errors import BitstreamError
+from medinr.varint import read_svarint, write_svarint
 
 #: scale = 2 ** ((index - SCALE_OFFSET) / SCALE_STEPS_PER_OCTAVE), index in 0..255.
 SCALE_STEPS_PER_OCTAVE = 8
 SCALE_OFFSET = 96
 LAPLACE, GAUSSIAN = 0, 1
 _MAX_ABS_SYMBOL = 2**20
+_SIDE_INFO = "entropy-coded section (side information)"
 
 
 def scale_from_index(index: int) -> float:
@@ -80,32 +82,6 @@ def fit_model(symbols: np.ndarray) -> TensorModel:
     return TensorModel(best[1], best[2], low, high)
 
 
-def _write_varint(value: int, out: bytearray) -> None:
-    value = (value << 1) ^ (value >> 63)  # zig-zag
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    result, shift = 0, 0
-    while True:
-        if pos >= len(data):
-            raise BitstreamError("truncated entropy-coded section (side information)")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            break
-        if shift > 63:
-            raise BitstreamError("corrupted entropy-coded section (varint too long)")
-    return (result >> 1) ^ -(result & 1), pos
-
-
 def encode_tensors(tensors: list[np.ndarray]) -> bytes:
     """Entropy-code integer tensors (any shapes) into one byte string; shapes are not stored."""
     side = bytearray()
@@ -115,8 +91,7 @@ def encode_tensors(tensors: list[np.ndarray]) -> bytes:
         model = fit_model(symbols) if symbols.size else TensorModel(LAPLACE, 0, 0, 0)
         side.append(model.family << 7 | (0 if model.constant else 1))
         side.append(model.scale_index)
-        _write_varint(model.low, side)
-        _write_varint(model.high - model.low, side)
+        side += write_svarint(model.low) + write_svarint(model.high - model.low)
         if symbols.size and not model.constant:
             coder.encode(symbols.astype(np.int32), model.constriction_model())
     payload = coder.get_compressed().tobytes()
@@ -129,11 +104,11 @@ def decode_tensors(data: bytes, sizes: list[int]) -> list[np.ndarray]:
     models: list[TensorModel] = []
     for _ in sizes:
         if pos + 2 > len(data):
-            raise BitstreamError("truncated entropy-coded section (side information)")
+            raise BitstreamError(f"truncated {_SIDE_INFO}")
         flags, scale_index = data[pos], data[pos + 1]
         pos += 2
-        low, pos = _read_varint(data, pos)
-        span, pos = _read_varint(data, pos)
+        low, pos = read_svarint(data, pos, _SIDE_INFO)
+        span, pos = read_svarint(data, pos, _SIDE_INFO)
         if span < 0 or abs(low) > _MAX_ABS_SYMBOL or abs(low + span) > _MAX_ABS_SYMBOL or (span == 0) != (not flags & 1):
             raise BitstreamError("corrupted entropy-coded section (invalid symbol range)")
         models.append(TensorModel(flags >> 7, scale_index, low, low + span))
