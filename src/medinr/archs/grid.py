@@ -30,7 +30,8 @@ from torch.nn import functional as F
 
 from medinr.archs import ArchCodec, ProgressFn, register
 from medinr.config import EncoderConfig, GridOptions
-from medinr.entropy import _read_varint, _write_varint, decode_tensors, encode_tensors
+from medinr.entropy import decode_tensors, encode_tensors
+from medinr.varint import read_svarint, write_svarint
 from medinr.entropy.context import MAX_ABS_LATENT, decode_levels, encode_levels
 from medinr.errors import BitstreamError
 from medinr.meta.inits import Init, load_init
@@ -80,7 +81,7 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
     if len(payload) < n:
         raise BitstreamError("truncated grid frame payload (quantisation steps)")
     idx = [np.frombuffer(payload[i:i + 1], dtype=np.uint8) for i in range(n)]
-    net_len, pos = _read_varint(payload, n)
+    net_len, pos = read_svarint(payload, n, "grid frame payload")
     if net_len < 0 or pos + net_len > len(payload):
         raise BitstreamError("truncated grid frame payload (network section)")
     symbols = decode_tensors(payload[pos:pos + net_len], [p.numel() for p in init.params])
@@ -273,7 +274,7 @@ class _FrameFit:
         symbols = quantize(_groups(list(self.model.parameters())), _groups(list(self.init.params)), idx)
         net = encode_tensors(symbols)
         head = bytearray(np.concatenate(idx).tobytes())
-        _write_varint(len(net), head)
+        head += write_svarint(len(net))
         return bytes(head) + net, _model_from(self.config, dequantize(symbols, _groups(list(self.init.params)), idx))
 
     def _mse(self, data: bytes) -> float:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import constriction
 import numpy as np
 
-from medinr.entropy import _read_varint, _write_varint
+from medinr.varint import read_svarint, write_svarint
 from medinr.errors import BitstreamError
 
 MEAN_FRAC = 6
@@ -69,8 +69,8 @@ def encode_levels(levels: list[np.ndarray], predict: Predictor) -> bytes:
         low, high = int(z.min()), int(z.max())
         if max(-low, high) > MAX_ABS_LATENT:
             raise ValueError(f"latent magnitude {max(-low, high)} exceeds {MAX_ABS_LATENT}")
-        _write_varint(low, side)
-        _write_varint(high - low, side)
+        side += write_svarint(low)
+        side += write_svarint(high - low)
         if low == high:
             continue
         parent = levels[s + 1].astype(np.float64) if s + 1 < len(levels) else None
@@ -87,8 +87,8 @@ def decode_levels(data: bytes, shapes: list[tuple[int, ...]], predict: Predictor
     """Inverse of :func:`encode_levels` given each level's shape (finest first); int64 grids."""
     pos, ranges = 0, []
     for _ in shapes:
-        low, pos = _read_varint(data, pos)
-        span, pos = _read_varint(data, pos)
+        low, pos = read_svarint(data, pos, "latent section (side information)")
+        span, pos = read_svarint(data, pos, "latent section (side information)")
         if span < 0 or max(-low, low + span) > MAX_ABS_LATENT:
             raise BitstreamError("corrupted latent section (invalid symbol range)")
         ranges.append((low, low + span))
