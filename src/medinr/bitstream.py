@@ -23,7 +23,7 @@ from medinr.errors import BitstreamError
 
 MAGIC = b"MINR"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 1.1 adds the RESIDUAL and HASH sections
 #: Hard caps so that a forged header can never make a decoder allocate without bound.
 MAX_SIDE = 65535
 MAX_FRAMES = 4096
@@ -37,6 +37,10 @@ class Tag(IntEnum):
     HEADER = 1
     FRAME = 2
     METADATA = 3
+    #: near-lossless / lossless residual (:mod:`medinr.residual`), format 1.1
+    RESIDUAL = 4
+    #: SHA-256 of the source pixels (:mod:`medinr.verify`), format 1.1
+    HASH = 5
 
 
 DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")

@@ -88,11 +88,14 @@ def main() -> None:
 @click.option("--keep-metadata/--strip-metadata", default=True, show_default=True,
               help="Store the source DICOM attributes (patient/study/series) in the file.")
 @click.option("--steps", type=int, default=None, help="Override the preset's fitting steps.")
+@click.option("--max-error", type=click.IntRange(min=0), default=None,
+              help="Near-lossless: every stored value within this of the source (0 = lossless).")
+@click.option("--hash", "source_hash", is_flag=True, help="Store the SHA-256 of the source pixels (medinr verify).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None, preset: str, modality: str,
-           arch: str | None, slice_spec: str | None, keep_metadata: bool, steps: int | None, quiet: bool,
-           as_json: bool) -> None:
+           arch: str | None, slice_spec: str | None, keep_metadata: bool, steps: int | None, max_error: int | None,
+           source_hash: bool, quiet: bool, as_json: bool) -> None:
     """Compress INPUT (DICOM, NIfTI, PNG/TIFF/JPEG, .npy, fastMRI .h5) to a .minr file."""
     from medinr.codec import encode_report, validate_targets
     from medinr.io import read
@@ -104,7 +107,8 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
     image = read(input_path, slice=slice_spec)
     with _progress(quiet or as_json) as progress:
         result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=modality,
-                               keep_metadata=keep_metadata, progress=progress, arch=arch, fit_steps=steps)
+                               keep_metadata=keep_metadata, progress=progress, arch=arch, fit_steps=steps,
+                               max_error=max_error, source_hash=source_hash)
     atomic_write(output, ".minr", lambda tmp: tmp.write_bytes(result.data))
     summary = {"input": str(input_path), "output": str(output), "bytes": len(result.data), **result.metrics,
                "warnings": result.warnings}
@@ -127,17 +131,14 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
 def decode(input_path: Path, output: Path, quiet: bool) -> None:
     """Decompress a .minr file to DICOM, PNG, TIFF, NumPy or NIfTI."""
     from medinr.codec import decode as decode_bytes
-    from medinr.codec import describe
-    from medinr.io import Derivation, write
+    from medinr.io import write
+    from medinr.verify import derivation_for
 
     data = _read_bytes(input_path)
     start = time.perf_counter()
     image = decode_bytes(data)
     seconds = time.perf_counter() - start
-    ratio = describe(data)["compression_ratio"]
-    derivation = Derivation(lossy=True, ratio=round(ratio, 2), method="MEDINR",
-                            description=f"Lossy compression with medinr (INR codec), ratio {ratio:.1f}:1")
-    write(image, output, derivation=derivation)
+    write(image, output, derivation=derivation_for(data))
     if not quiet:
         click.echo(f"{output}: {'x'.join(map(str, image.pixels.shape))} {image.pixels.dtype}, "
                    f"decoded in {seconds * 1000:.0f} ms")
@@ -165,6 +166,29 @@ def info(input_path: Path, as_json: bool) -> None:
         return
     for key, value in details.items():
         click.echo(f"{key:>22}: {value}")
+
+
+@main.command()
+@click.argument("input_path", metavar="IN.minr", type=click.Path(path_type=Path))
+@click.argument("original", metavar="ORIGINAL", type=click.Path(path_type=Path))
+@click.option("--slice", "slice_spec", type=str, default=None, help="AXIS:INDEX of ORIGINAL, as given to encode.")
+@click.option("--json", "as_json", is_flag=True)
+def verify(input_path: Path, original: Path, slice_spec: str | None, as_json: bool) -> None:
+    """Decode IN.minr and compare with ORIGINAL: max error, PSNR, error bound and source hash.
+
+    Exits 1 when anything does not match (shape, bound, or hash).
+    """
+    from medinr.io import read
+    from medinr.verify import verify as verify_file
+
+    report = verify_file(_read_bytes(input_path), read(original, slice=slice_spec))
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        for key, value in report.as_dict().items():
+            click.echo(f"{key:>22}: {value}")
+    if not report.ok:
+        _fail(f"{input_path} does not match {original}", 1)
 
 
 def _floats(text: str) -> list[float]:

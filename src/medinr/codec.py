@@ -13,6 +13,7 @@ import os
 import time
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from medinr.io.image import MedicalImage
 from medinr.meta.inits import Init, check_digest
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
+from medinr.residual import decode_near_lossless, residual_of
 
 MODALITIES = ("auto", "cxr", "mri", "cine", "ct", "generic")
 
@@ -113,13 +115,17 @@ def validate_targets(bpp: float | None, psnr: float | None, modality: str = "aut
 
 def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: float | None = None,
            preset: str = "balanced", modality: str = "auto", keep_metadata: bool = False,
-           progress: ProgressFn | None = None, **options: Any) -> bytes:
+           progress: ProgressFn | None = None, max_error: int | None = None,
+           inr_bpps: Sequence[float] | None = None, source_hash: bool = False, **options: Any) -> bytes:
     """Compress an image to ``.minr`` bytes.
 
     ``bpp``: target size in bits per pixel of the whole file (header included); ``psnr``: smallest
     file reaching this PSNR (peak = the image's max - min); neither: the preset's network with the
     coarsest steps that cost at most ``quantisation_loss_db`` against the unquantised fit.
     ``options`` override preset fields (e.g. ``default_width=32``, ``fit_steps=500``).
+    ``max_error``: near-lossless (every stored value within it; 0 = lossless), an INR at each of
+    ``inr_bpps`` or none plus a coded residual, whichever is smaller (:mod:`medinr.residual`).
+    ``source_hash``: store the SHA-256 of the source pixels (``medinr verify``).
     """
     image = _as_image(image)
     validate_targets(bpp, psnr, modality)
@@ -135,6 +141,13 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     metadata = _metadata_section(image) if keep_metadata else None
     extra = [(Tag.METADATA, metadata)] if metadata else []
     target = RateTarget.from_args(bpp, psnr)
+    if source_hash:
+        from medinr.verify import hash_section
+
+        extra.append((Tag.HASH, hash_section(frames)))
+    if max_error is not None:
+        return _encode_near_lossless(image, frames, norm, modality, arch_codec, cfg, extra, target, max_error,
+                                     inr_bpps, progress)
 
     budget = None
     if bpp is not None:
@@ -169,6 +182,21 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     return data
 
 
+def _encode_near_lossless(image: MedicalImage, frames: np.ndarray, norm: Normalisation, modality: str,
+                          arch_codec: ArchCodec, cfg: Any, extra: list[tuple[Tag, bytes]], target: RateTarget,
+                          max_error: int, inr_bpps: Sequence[float] | None, progress: ProgressFn | None) -> bytes:
+    """The ``max_error`` path of :func:`encode`: the file's quality is fixed, so no rate target applies."""
+    from medinr.residual import encode_near_lossless
+
+    if target.mode != "quality":
+        raise RateControlError("a max error fixes the quality: give no bpp or PSNR target with it")
+    chosen = encode_near_lossless(frames, norm, max_error, modality, arch_codec, cfg, inr_bpps, progress)
+    for note in chosen.notes:
+        warnings.warn(note, RateWarning, stacklevel=3)
+    header = _header_for(image, norm, modality, cfg.arch, chosen.config.to_bytes(), chosen.init)
+    return write_container(header, extra + chosen.sections)
+
+
 def decode(data: bytes) -> MedicalImage:
     """Decompress ``.minr`` bytes to the stored pixel values in the source's dtype, shape and range."""
     return _decode_container(read_container(data))
@@ -190,6 +218,9 @@ def _decode_container(container: Container) -> MedicalImage:
     arch_codec, config = _arch_and_config(header)
     init = arch_codec.load_init(header.init_name, config)
     check_digest(init, header.init_hash)
+    residual = residual_of(container)
+    if residual is not None:  # near-lossless / lossless file
+        return _image_from(container, decode_near_lossless(container, residual, config, init).reshape(header.shape))
     payloads = container.payloads(Tag.FRAME)
     expected = 1 if arch_codec.joint_frames else header.frames
     if len(payloads) != expected:
@@ -202,7 +233,12 @@ def _decode_container(container: Container) -> MedicalImage:
     else:
         pixels = np.stack([arch_codec.decode_frame(payload, config, init, norm, dtype, (header.height, header.width))
                            for payload in payloads])
-    pixels = pixels.reshape(header.shape)
+    return _image_from(container, pixels.reshape(header.shape))
+
+
+def _image_from(container: Container, pixels: np.ndarray) -> MedicalImage:
+    """The decoded record: pixels plus the header's fields and the stored DICOM attributes."""
+    header = container.header
     metadata: dict[str, Any] = {}
     meta = container.payloads(Tag.METADATA)
     if meta:
@@ -241,7 +277,20 @@ def describe(data: bytes) -> dict[str, Any]:
         "compression_ratio": pixels * h.bits_stored / (8 * len(data)),
         "frame_payload_bytes": frame_bytes, "metadata_bytes": meta_bytes,
         "bpp_without_metadata": 8 * (len(data) - meta_bytes) / pixels,
+        **_integrity_facts(container),
     }
+
+
+def _integrity_facts(container: Container) -> dict[str, Any]:
+    """Mode, error bound and source hash for ``medinr info``."""
+    from medinr.verify import stored_sha256
+
+    residual = residual_of(container)
+    digest = stored_sha256(container)
+    mode = "lossy" if residual is None else "lossless" if residual.max_error == 0 else "near-lossless"
+    return {"mode": mode, "max_error": None if residual is None else residual.max_error,
+            "residual_bytes": sum(len(p) for p in container.payloads(Tag.RESIDUAL)),
+            "source_sha256": None if digest is None else digest.hex()}
 
 
 def encode_report(image: MedicalImage | np.ndarray, **kwargs: Any) -> EncodeResult:
