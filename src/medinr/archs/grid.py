@@ -3,10 +3,11 @@
 Per frame:
 
 1. Analysis without a network: the latents start as a closed-loop quantised Laplacian pyramid of the
-   frame (coarse to fine, each level's step ``q * 2**-s``, the equal-slope allocation for interpolated
-   levels), so fitting starts at a real codec point. ``q`` is searched so that this pyramid's
-   zeroth-order entropy, times a typical context-model saving, meets the bpp target (or its error the PSNR target), and λ = 2 ln2 · D, the
-   high-rate slope -dD/dR of that point.
+   frame (coarse to fine, each level's step ``q * 2**(-alpha * s)``; alpha = 1 is the high-rate
+   equal-slope allocation for interpolated levels), so fitting starts at a real codec point. For a
+   target, ``q`` is searched per alpha so that this pyramid's zeroth-order entropy, times a typical
+   context-model saving, meets the bpp target (or its error the PSNR target), the alpha with the least
+   error (or entropy) wins, and λ = 2 ln2 · D, the high-rate slope -dD/dR of that point.
 2. Training (Cool-chic): loss = MSE + λ · bits / pixels with the context model's differentiable rate;
    uniform noise on the latents first, then straight-through rounding. For a bpp or PSNR target λ is
    steered multiplicatively every step towards the target rate or error.
@@ -45,12 +46,14 @@ from medinr.ratecontrol import RateTarget, closest_size, largest_true
 NET_BITS_PER_PARAM = 6.0
 #: dead zones tried by the final rate search, in 1/64 of a quantisation step
 DEADZONE_RANGE = (-16, 28)
+#: level-step slopes tried at the start (steps q * 2**(-alpha * s))
+GAIN_SLOPES = (0.5, 0.75, 1.0, 1.25)
 #: typical rate of the trained context model relative to the start pyramid's zeroth-order entropy
-CONTEXT_SAVING = 0.7
+CONTEXT_SAVING = 0.85
 #: multiplicative λ-steering gain per step (on the log of the rate or error ratio)
-STEER_GAIN = 0.03
+STEER_GAIN = 0.05
 #: λ is steered only after this fraction of the steps (the context model must learn first)
-STEER_FROM = 0.3
+STEER_FROM = 0.15
 #: during the noise phase the target is measured (on rounded latents) only every this many steps
 STEER_EVERY = 10
 
@@ -163,33 +166,36 @@ class _FrameFit:
         self.lam = opts.lam
         self.mse_goal = 0.0
 
-    def _gains(self, q: float) -> torch.Tensor:
-        return q * 2.0 ** -torch.arange(self.config.levels, dtype=torch.float32)
+    def _gains(self, q: float, alpha: float = 1.0) -> torch.Tensor:
+        return q * 2.0 ** (-alpha * torch.arange(self.config.levels, dtype=torch.float32))
 
-    def _pyramid(self, q: float) -> list[torch.Tensor]:
-        return pyramid_latents(self.target, self.shapes, self._gains(q), self.config.upsampling)
-
-    def _pyramid_mse(self, q: float) -> float:
-        latents = self._pyramid(q)
-        rec = upsample([z * g for z, g in zip(latents, self._gains(q))], self.shape, self.config.upsampling).sum(0)
-        return float((rec - self.target).pow(2).mean())
+    def _pyramid(self, gains: torch.Tensor) -> tuple[list[torch.Tensor], float, float]:
+        """The closed-loop pyramid at these gains, its zeroth-order entropy (bits) and its MSE."""
+        latents = pyramid_latents(self.target, self.shapes, gains, self.config.upsampling)
+        rec = upsample([z * g for z, g in zip(latents, gains)], self.shape, self.config.upsampling).sum(0)
+        return latents, _entropy_bits(latents), float((rec - self.target).pow(2).mean())
 
     def start(self, target: RateTarget, latent_bits: float | None) -> None:
-        """Pick the base step q (and λ) for the target, and set gains and latents to that pyramid."""
-        if target.mode == "psnr":
-            self.mse_goal = self.peak**2 * 10 ** (-(target.value or 0) / 10)
-        if target.mode == "bpp":
-            goal = (latent_bits or 0.0) / CONTEXT_SAVING
-            q = _search_log(lambda q: _entropy_bits(self._pyramid(q)), goal, 1e-4, 1e2)
-        elif target.mode == "psnr":
-            q = _search_log(lambda q: -self._pyramid_mse(q), -self.mse_goal, 1e-4, 1e2)
+        """Pick the level steps ``q * 2**(-alpha * s)`` and λ for the target; set gains and latents to that pyramid.
+
+        With a target, each alpha in GAIN_SLOPES gets the q meeting the target (bits, or error), and the
+        one with the least error (or bits) wins: the equal-slope alpha = 1 holds at high rate only.
+        """
+        if target.mode == "quality":
+            gains = self._gains(math.sqrt(6 * self.lam / math.log(2)))
         else:
-            q = math.sqrt(6 * self.lam / math.log(2))
-        if target.mode != "quality":
-            self.lam = 2 * math.log(2) * self._pyramid_mse(q)
-        latents = self._pyramid(q)
+            if target.mode == "bpp":  # meet the bits (decreasing in q), minimise the error
+                goal, met, cost = (latent_bits or 0.0) / CONTEXT_SAVING, (lambda r: r[1]), (lambda r: r[2])
+            else:  # meet the error (increasing in q), minimise the bits
+                self.mse_goal = self.peak**2 * 10 ** (-(target.value or 0) / 10)
+                goal, met, cost = -self.mse_goal, (lambda r: -r[2]), (lambda r: r[1])
+            candidates = [self._gains(_search_log(lambda q: met(self._pyramid(self._gains(q, a))), goal, 1e-4, 1e2,
+                                                  iters=12), a) for a in GAIN_SLOPES]
+            gains = min(candidates, key=lambda g: cost(self._pyramid(g)))
+            self.lam = 2 * math.log(2) * self._pyramid(gains)[2]
+        latents = self._pyramid(gains)[0]
         with torch.no_grad():
-            self.model.gain.copy_(self._gains(q))
+            self.model.gain.copy_(gains)
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
                                                             for z in latents]))
         self.latents = [z.requires_grad_(True) for z in latents]
