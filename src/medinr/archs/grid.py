@@ -23,6 +23,7 @@ the init | context-coded latents (:mod:`medinr.entropy.context`).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,8 @@ from medinr.ratecontrol import RateTarget, closest_size, largest_true
 
 #: coded bits per network parameter assumed when budgeting latents for a bpp target
 NET_BITS_PER_PARAM = 6.0
+#: largest share of a frame's bpp budget the network may take (estimated); plan() narrows it to fit
+NET_SHARE = 0.1
 #: dead zones tried by the final rate search, in 1/64 of a quantisation step
 DEADZONE_RANGE = (-16, 28)
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
@@ -323,14 +326,27 @@ class _FrameFit:
         return payload(0)
 
 
+def param_count(config: GridConfig) -> int:
+    return sum(p.numel() for p in GridModel(config).parameters())
+
+
 class GridCodec(ArchCodec):
     name = "grid"
 
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
              frame_budget: float | None) -> GridConfig:
+        """The preset's network; for a bpp target, narrower synthesis until the network's estimated
+        cost is at most NET_SHARE of the frame budget (it dominates on small images)."""
         o = cfg.grid
-        return GridConfig(levels=GridConfig.levels_for(height, width, o.levels), hidden=o.hidden, layers=o.layers,
-                          refine=o.refine, context_hidden=o.context_hidden, upsampling=o.upsampling)
+        config = GridConfig(levels=GridConfig.levels_for(height, width, o.levels), hidden=o.hidden, layers=o.layers,
+                            refine=o.refine, context_hidden=o.context_hidden, upsampling=o.upsampling)
+        if target.mode != "bpp":
+            return config
+        for hidden in range(o.hidden, 4, -4):
+            config = replace(config, hidden=hidden)
+            if NET_BITS_PER_PARAM * param_count(config) <= NET_SHARE * 8 * (frame_budget or 0):
+                break
+        return config
 
     def config_from_bytes(self, data: bytes) -> GridConfig:
         return GridConfig.from_bytes(data)
@@ -361,7 +377,7 @@ class GridCodec(ArchCodec):
 
     def describe(self, config: GridConfig) -> dict[str, Any]:
         model = GridModel(config)
-        return {"config": dict(config.__dict__), "parameters": sum(p.numel() for p in model.parameters()),
+        return {"config": dict(config.__dict__), "parameters": param_count(config),
                 "multiply_adds_per_pixel": model.multiply_adds_per_pixel()}
 
 
