@@ -13,6 +13,7 @@ from medinr.fit import FitConfig
 class GridOptions:
     """Fitting settings of the ``grid`` architecture (:mod:`medinr.archs.grid`); ``grid_*`` options override them."""
 
+    #: training steps for a 256x256 frame (scaled by 256*256/pixels, see medinr.archs.grid.steps_for)
     steps: int = 600
     #: fraction of the steps trained with additive uniform noise on the latents (the rest: straight-through rounding)
     noise_fraction: float = 0.7
@@ -54,7 +55,7 @@ class EncoderConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"fit": {"steps": 300, "qat_steps": 60, "batch_pixels": 8192, "lr": 1.5e-2},
-             "grid": {"steps": 150, "net_step_search": (-4, 0, 4)}},
+             "grid": {"steps": 150, "net_step_search": (0,)}},
     "balanced": {"fit": {"steps": 1200, "qat_steps": 200, "batch_pixels": 16384}, "grid": {"steps": 600}},
     "max": {"fit": {"steps": 4000, "qat_steps": 600, "batch_pixels": 32768, "lr": 8e-3},
             "grid": {"steps": 3000, "net_step_search": (-12, -8, -4, 0, 4, 8, 12)}},

@@ -16,7 +16,7 @@ from medinr.metrics import psnr
 from medinr.models.grid import GridConfig, GridModel
 from medinr.preprocess import Normalisation
 
-FAST = {"arch": "grid", "preset": "fast", "grid_steps": 6, "grid_net_step_search": (0,)}
+FAST = {"arch": "grid", "preset": "fast", "grid_steps": 2, "grid_net_step_search": (0,)}
 
 
 @pytest.fixture(scope="module")

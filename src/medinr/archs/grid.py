@@ -17,7 +17,7 @@ Per frame:
    target, within about 1 %) or the exact decoded error (PSNR target).
 
 Payload: one step-index byte per network tensor | varint length + entropy-coded network deltas from
-the init | context-coded latents (:mod:`medinr.entropy.context`).
+the init | latent coarsening byte | context-coded latents (:mod:`medinr.entropy.context`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ NET_BITS_PER_PARAM = 6.0
 NET_SHARE = 0.1
 #: dead zones tried by the final rate search, in 1/64 of a quantisation step
 DEADZONE_RANGE = (-16, 28)
+#: frame size the presets' step counts are for, and the fewest steps any frame gets
+REFERENCE_PIXELS = 256 * 256
+MIN_STEPS = 20
+#: latent requantisation factors 2**(c / COARSEN_STEPS), c = 0..MAX_COARSEN (bpp rate control's coarse knob)
+COARSEN_STEPS, MAX_COARSEN = 16, 48
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
 GAIN_SLOPES = (0.5, 0.75, 1.0, 1.25)
 #: typical rate of the trained context model relative to the start pyramid's zeroth-order entropy
@@ -59,6 +64,16 @@ STEER_GAIN = 0.05
 STEER_FROM = 0.15
 #: during the noise phase the target is measured (on rounded latents) only every this many steps
 STEER_EVERY = 10
+
+
+def latent_scale(coarsen: int) -> float:
+    """Factor by which a payload's latents were requantised coarser (its coarsening byte)."""
+    return 2.0 ** (coarsen / COARSEN_STEPS)
+
+
+def _assemble(network: bytes, coarsen: int, latents: bytes) -> bytes:
+    """Frame payload: network (step bytes, length, deltas) | coarsening byte | latents."""
+    return network + bytes([coarsen]) + latents
 
 
 def _groups(params: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -92,7 +107,12 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
         raise BitstreamError("truncated grid frame payload (network section)")
     symbols = decode_tensors(payload[pos:pos + net_len], [p.numel() for p in init.params])
     model = _model_from(config, dequantize(symbols, _groups(list(init.params)), idx))
-    levels = decode_levels(payload[pos + net_len:], config.level_shapes(*shape), model.exact_context)
+    pos += net_len
+    if pos >= len(payload) or payload[pos] > MAX_COARSEN:
+        raise BitstreamError("truncated or corrupted grid frame payload (latent coarsening)")
+    with torch.no_grad():
+        model.gain.mul_(latent_scale(payload[pos]))
+    levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_context)
     return norm.inverse(_synthesize_exact(model, levels, shape), dtype)
 
 
@@ -125,6 +145,12 @@ def _search_log(f, goal: float, lo: float, hi: float, iters: int = 18) -> float:
         mid = 0.5 * (a + b)
         a, b = (mid, b) if f(math.exp(mid)) > goal else (a, mid)
     return math.exp(0.5 * (a + b))
+
+
+def steps_for(steps: int, pixels: int) -> int:
+    """Training steps for a frame: ``steps`` is the count for 256x256; a step's cost grows with the pixels,
+    so larger frames get proportionally fewer (encode time tracks the preset), smaller ones up to 4x more."""
+    return int(min(4 * steps, max(min(MIN_STEPS, steps), round(steps * REFERENCE_PIXELS / pixels))))
 
 
 class _Adam:
@@ -214,9 +240,10 @@ class _FrameFit:
         # the gains (dequantisation steps) stay at the start point's: Adam's scale-free steps would swamp them
         nets = [p for name, p in self.model.named_parameters() if name != "gain"]
         opt = _Adam([(self.latents, opts.lr_latent), (nets, opts.lr_net)])
-        noise_steps = int(opts.noise_fraction * opts.steps)
+        steps = steps_for(opts.steps, self.pixels)
+        noise_steps = int(opts.noise_fraction * steps)
         gen = torch.Generator().manual_seed(0)
-        for step in range(opts.steps):
+        for step in range(steps):
             noisy = step < noise_steps
             if noisy:
                 hat = [z + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
@@ -224,8 +251,8 @@ class _FrameFit:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
             loss, mse, bpp = self.loss(hat)
             loss.backward()
-            opt.step(0.5 * (1 + math.cos(math.pi * step / opts.steps)))  # cosine schedule
-            if target.mode == "quality" or step < STEER_FROM * opts.steps:
+            opt.step(0.5 * (1 + math.cos(math.pi * step / steps)))  # cosine schedule
+            if target.mode == "quality" or step < STEER_FROM * steps:
                 pass
             elif not noisy:  # this step's rate and error are already those of the rounded latents
                 self._steer(target, latent_bits, float(mse.detach()), float(bpp.detach()), STEER_GAIN)
@@ -234,18 +261,19 @@ class _FrameFit:
                     _, mse, bpp = self.loss([torch.round(z) for z in self.latents])
                 self._steer(target, latent_bits, float(mse), float(bpp), STEER_GAIN * STEER_EVERY)
             if progress:
-                progress(step + 1, opts.steps)
+                progress(step + 1, steps)
 
     def _steer(self, target: RateTarget, latent_bits: float | None, mse: float, bpp: float, gain: float) -> None:
         """Multiply λ towards the target rate or error (measured on rounded latents)."""
         ratio = bpp * self.pixels / (latent_bits or 1.0) if target.mode == "bpp" else self.mse_goal / mse
         self.lam *= math.exp(gain * math.log(ratio))
 
-    def integer_latents(self, deadzone: float = 0.0) -> list[np.ndarray]:
-        """Latents rounded to integers, magnitudes below ``0.5 + deadzone`` going to zero (RDO-style)."""
+    def integer_latents(self, deadzone: float = 0.0, coarsen: int = 0) -> list[np.ndarray]:
+        """Latents rounded to integers, magnitudes below ``0.5 + deadzone`` going to zero (RDO-style), after
+        dividing by the coarsening factor ``latent_scale(coarsen)``."""
         out = []
         for z in self.latents:
-            z = z.detach()
+            z = z.detach() / latent_scale(coarsen)
             q = torch.sign(z) * torch.floor((z.abs() + 0.5 - deadzone).clamp_min(0))
             out.append(q.clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT).numpy().astype(np.int64))
         return out
@@ -282,9 +310,8 @@ class _FrameFit:
         idx = step_indices(curvature, log2_factor)
         symbols = quantize(_groups(list(self.model.parameters())), _groups(list(self.init.params)), idx)
         net = encode_tensors(symbols)
-        head = bytearray(np.concatenate(idx).tobytes())
-        head += write_svarint(len(net))
-        return bytes(head) + net, _model_from(self.config, dequantize(symbols, _groups(list(self.init.params)), idx))
+        return (np.concatenate(idx).tobytes() + write_svarint(len(net)) + net,
+                _model_from(self.config, dequantize(symbols, _groups(list(self.init.params)), idx)))
 
     def _mse(self, data: bytes) -> float:
         decoded = reconstruct(data, self.config, self.init, self.norm, self.frame.dtype, self.shape)
@@ -296,7 +323,9 @@ class _FrameFit:
         1. The network's global step factor among the preset's: least D + λR (for a PSNR target, the
            smallest file reaching it).
         2. The latents' dead zone (1/64 steps; negative rounds up): the closest size to a bpp budget, or
-           the widest dead zone that still reaches a PSNR target; none without a target.
+           the widest dead zone that still reaches a PSNR target; none without a target. When training
+           overshot a bpp budget by more than the widest dead zone saves, the latents are first
+           requantised coarser (``latent_scale``, one payload byte) until it fits.
         """
         curvature = self.curvature()
         latents = self.integer_latents()
@@ -304,22 +333,27 @@ class _FrameFit:
         tried = []  # (mse, network bytes, network)
         for k in self.opts.net_step_search:
             head, model = self.network(base + k / 8, curvature)
-            data = head + encode_levels(latents, model.exact_context)
+            data = _assemble(head, 0, encode_levels(latents, model.exact_context))
             tried.append((self._mse(data), len(data), head, model))
         reaching = [t for t in tried if t[0] <= self.mse_goal]
         if target.mode == "psnr" and reaching:
             _, _, head, model = min(reaching, key=lambda t: t[1])
         else:
             _, _, head, model = min(tried, key=lambda t: t[0] + self.lam * 8 * t[1] / self.pixels)
-        cache: dict[int, bytes] = {}
+        cache: dict[tuple[int, int], bytes] = {}
 
-        def payload(i: int) -> bytes:
-            if i not in cache:
-                cache[i] = head + encode_levels(self.integer_latents(i / 64), model.exact_context)
-            return cache[i]
+        def payload(i: int, coarsen: int = 0) -> bytes:
+            if (i, coarsen) not in cache:
+                latents = self.integer_latents(i / 64, coarsen)
+                cache[i, coarsen] = _assemble(head, coarsen, encode_levels(latents, model.exact_context))
+            return cache[i, coarsen]
 
         if target.mode == "bpp":
-            return payload(closest_size(lambda i: len(payload(i)), budget or 0, *DEADZONE_RANGE))
+            coarsen = 0
+            if len(payload(DEADZONE_RANGE[1])) > (budget or 0):
+                over = largest_true(lambda c: len(payload(0, c)) > (budget or 0), 0, MAX_COARSEN)
+                coarsen = min(MAX_COARSEN, (over or 0) + 1)
+            return payload(closest_size(lambda i: len(payload(i, coarsen)), budget or 0, *DEADZONE_RANGE), coarsen)
         if target.mode == "psnr":
             i = largest_true(lambda i: self._mse(payload(i)) <= self.mse_goal, 0, DEADZONE_RANGE[1])
             return payload(i or 0)
