@@ -13,6 +13,7 @@ a bad CRC, a missing END section (truncation) and trailing garbage, each with a 
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field, fields
@@ -135,6 +136,10 @@ class Header:
             raise BitstreamError(f"invalid bits stored {self.bits_stored} in header")
         if not (self.value_min <= self.value_max) or not self.norm_std > 0:
             raise BitstreamError("invalid value range or normalisation in header")
+        numbers = (self.value_min, self.value_max, self.norm_mean, self.norm_std, self.rescale_slope,
+                   self.rescale_intercept)
+        if not all(math.isfinite(v) for v in numbers):
+            raise BitstreamError("non-finite value range, normalisation or rescale in header")
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -116,15 +116,15 @@ def validate_targets(bpp: float | None, psnr: float | None, modality: str = "aut
 def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: float | None = None,
            preset: str = "balanced", modality: str = "auto", keep_metadata: bool = False,
            progress: ProgressFn | None = None, max_error: int | None = None,
-           inr_bpps: Sequence[float] | None = None, source_hash: bool = False, **options: Any) -> bytes:
+           inr_bpps: Sequence[float] = (), source_hash: bool = False, **options: Any) -> bytes:
     """Compress an image to ``.minr`` bytes.
 
     ``bpp``: target size in bits per pixel of the whole file (header included); ``psnr``: smallest
     file reaching this PSNR (peak = the image's max - min); neither: the preset's network with the
     coarsest steps that cost at most ``quantisation_loss_db`` against the unquantised fit.
     ``options`` override preset fields (e.g. ``default_width=32``, ``fit_steps=500``).
-    ``max_error``: near-lossless (every stored value within it; 0 = lossless), an INR at each of
-    ``inr_bpps`` or none plus a coded residual, whichever is smaller (:mod:`medinr.residual`).
+    ``max_error``: near-lossless (every stored value within it; 0 = lossless): a context-coded residual,
+    with the INR at each of ``inr_bpps`` as side information if that is smaller (:mod:`medinr.residual`).
     ``source_hash``: store the SHA-256 of the source pixels (``medinr verify``).
     """
     image = _as_image(image)
@@ -184,7 +184,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
 
 def _encode_near_lossless(image: MedicalImage, frames: np.ndarray, norm: Normalisation, modality: str,
                           arch_codec: ArchCodec, cfg: Any, extra: list[tuple[Tag, bytes]], target: RateTarget,
-                          max_error: int, inr_bpps: Sequence[float] | None, progress: ProgressFn | None) -> bytes:
+                          max_error: int, inr_bpps: Sequence[float], progress: ProgressFn | None) -> bytes:
     """The ``max_error`` path of :func:`encode`: the file's quality is fixed, so no rate target applies."""
     from medinr.residual import encode_near_lossless
 

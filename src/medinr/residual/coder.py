@@ -310,6 +310,4 @@ def decode_stack(body: bytes, shape: tuple[int, int, int], delta: int, lo: int, 
                  side: np.ndarray | None = None) -> np.ndarray:
     """Inverse of :func:`encode_stack`: the reconstruction (F, H, W) int64."""
     _check(shape, delta, lo, hi, side)
-    if np.abs(start).max() > MAX_ABS_VALUE:
-        raise BitstreamError("corrupted residual section (invalid start values)")
     return _run(shape, delta, lo, hi, start, side, _Decoder(body))
