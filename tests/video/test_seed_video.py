@@ -110,3 +110,40 @@ def test_plan_sizes_the_network_from_the_sequence_budget() -> None:
     assert small.coord_dims == large.coord_dims == 3 and small.hidden < large.hidden == 128
     assert arch.plan(128, 128, cfg, RateTarget("quality"), None).hidden == VIDEO_DEFAULT_WIDTH
     assert arch.plan(128, 128, preset_config("fast", default_width=12), RateTarget("quality"), None).hidden == 12
+
+
+def test_refinement_filter_fit_recovers_a_known_filter(clip: object) -> None:
+    from medinr.models.video import REFINE_STEP, fit_refinement, refine
+
+    pred = ((clip.pixels - clip.pixels.mean()) / clip.pixels.std()).astype(np.float32)
+    assert not fit_refinement(pred, pred).any()  # nothing to correct: every coefficient is zero
+    known = np.zeros(28)
+    known[4], known[13], known[22], known[27] = 0.25, -0.5, 0.25, 0.125  # temporal [1, -2, 1] / 4, bias 1/8
+    symbols = fit_refinement(pred, refine(pred, known))
+    np.testing.assert_allclose(symbols * REFINE_STEP, known, atol=2 * REFINE_STEP)
+
+
+def test_refined_payload_decodes_and_bad_flags_are_refused(clip: object, coded: object) -> None:
+    from medinr.archs.video import REFINE_BYTES, REFINED, reconstruct_sequence
+    from medinr.bitstream import Tag, read_container
+    from medinr.codec import _arch_and_config
+    from medinr.preprocess import Normalisation
+
+    container = read_container(coded.data)
+    header = container.header
+    arch, config = _arch_and_config(header)
+    init = arch.load_init(header.init_name, config)
+    norm = Normalisation(header.norm_mean, header.norm_std, header.value_min, header.value_max)
+    (payload,) = container.payloads(Tag.FRAME)
+    body = payload[1 + (REFINE_BYTES if payload[0] == REFINED else 0):]
+    args = (config, init, norm, np.dtype(np.int16), (4, 32, 32))
+    plain = reconstruct_sequence(bytes([0]) + body, *args)
+    shifted = np.zeros(28, dtype="<i2")
+    shifted[-1] = 4096  # bias of one normalised unit
+    brighter = reconstruct_sequence(bytes([REFINED]) + shifted.tobytes() + body, *args)
+    inside = (plain > norm.value_min) & (plain < norm.value_max - norm.std)
+    np.testing.assert_allclose(brighter[inside] - plain[inside], norm.std, atol=1)
+    with pytest.raises(BitstreamError, match="flags"):
+        reconstruct_sequence(bytes([2]) + body, *args)
+    with pytest.raises(BitstreamError, match="refinement"):
+        reconstruct_sequence(bytes([REFINED]) + shifted.tobytes()[:10], *args)

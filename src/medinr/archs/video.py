@@ -4,8 +4,9 @@
 is ``seed``'s (fit from the init, Fisher sensitivities, global step factor ``k`` searched for the target,
 quantisation-aware fine-tuning, search again, entropy coding) with a space-time fitter
 (:class:`medinr.video.fit.SequenceFitter`, temporal-consistency term weighted :attr:`temporal_weight`)
-and the payload layout of ``seed``: one step-index byte per parameter slice, then the entropy-coded
-symbols.
+and the payload layout of ``seed`` (one step-index byte per parameter slice, then the entropy-coded
+symbols) after a flag byte and, when rate-distortion says it pays, a 3x3x3 refinement filter fitted by least
+squares to the decoded sequence (:func:`medinr.models.video.fit_refinement`; 56 bytes).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from medinr.errors import BitstreamError, InputError
 from medinr.meta.inits import Init, load_init, modality_init
 from medinr.metrics import psnr
 from medinr.models.seed import SeedConfig, SeedINR
-from medinr.models.video import predict_grid
+from medinr.models.video import REFINE_STEP, REFINE_TAPS, fit_refinement, predict_grid, refine
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, fisher_information
-from medinr.ratecontrol import RateTarget
+from medinr.ratecontrol import RateTarget, largest_true
 from medinr.video.fit import SequenceFitter
 
 #: inits are looked up as ``seed`` inits of a 3-axis config (a video init differs by ``coord_dims``)
@@ -36,37 +37,92 @@ INIT_ARCH = "seed"
 VIDEO_DEFAULT_WIDTH = 64
 #: widths a bpp target may choose beyond the image widths
 VIDEO_EXTRA_WIDTHS = (96, 128)
+#: payload flag: a 3x3x3 refinement filter follows
+REFINED = 1
+REFINE_BYTES = 2 * (REFINE_TAPS + 1)
+#: without a bpp target, how much coarser (1/8 octaves) than the plain choice the refined one may go
+REFINE_SEARCH = 16
+
+
+def _prediction(base: bytes, config: SeedConfig, init: Init, shape: tuple[int, int, int]) -> np.ndarray:
+    """Normalised (T, H, W) prediction of a ``seed`` payload (step indices + entropy-coded symbols)."""
+    groups = [p.shape[0] for p in init.params]
+    n_idx = sum(groups)
+    if len(base) < n_idx:
+        raise BitstreamError("truncated video payload (quantisation steps)")
+    idx = np.split(np.frombuffer(base[:n_idx], dtype=np.uint8), np.cumsum(groups)[:-1])
+    symbols = decode_tensors(base[n_idx:], [p.numel() for p in init.params])
+    return predict_grid(_model_from(config, dequantize(symbols, init.params, idx)), tuple(shape))
 
 
 def reconstruct_sequence(payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
                          shape: tuple[int, int, int]) -> np.ndarray:
-    """The decoder's path: payload -> parameters -> (T, H, W) prediction -> stored values."""
-    groups = [p.shape[0] for p in init.params]
-    n_idx = sum(groups)
-    if len(payload) < n_idx:
-        raise BitstreamError("truncated video payload (quantisation steps)")
-    idx = np.split(np.frombuffer(payload[:n_idx], dtype=np.uint8), np.cumsum(groups)[:-1])
-    symbols = decode_tensors(payload[n_idx:], [p.numel() for p in init.params])
-    model = _model_from(config, dequantize(symbols, init.params, idx))
-    return norm.inverse(predict_grid(model, tuple(shape)), dtype)
+    """The decoder's path: payload -> parameters -> (T, H, W) prediction (-> refinement) -> stored values.
+
+    Payload: one flag byte (bit 0: a 3x3x3 refinement filter follows as 28 int16), then ``seed``'s payload.
+    """
+    if not payload or payload[0] > REFINED:
+        raise BitstreamError("corrupted video payload (flags)")
+    body = payload[1:]
+    coeffs = None
+    if payload[0] & REFINED:
+        if len(body) < REFINE_BYTES:
+            raise BitstreamError("truncated video payload (refinement filter)")
+        coeffs = np.frombuffer(body[:REFINE_BYTES], dtype="<i2") * REFINE_STEP
+        body = body[REFINE_BYTES:]
+    pred = _prediction(body, config, init, shape)
+    return norm.inverse(pred if coeffs is None else refine(pred, coeffs), dtype)
 
 
 class _SequenceQuantiser(_Quantiser):
-    """``seed``'s quantiser, measuring PSNR on the decoded sequence."""
+    """``seed``'s quantiser (its ``payload`` is the ``seed`` part), measuring PSNR on the decoded sequence,
+    with or without a refinement filter fitted to the decoded prediction."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._refined: dict[int, tuple[bytes, float]] = {}
+
+    def plain(self, k: int) -> bytes:
+        return bytes([0]) + self.payload(k)
 
     def psnr(self, k: int) -> float:
         if k not in self._psnr:
-            decoded = reconstruct_sequence(self.payload(k), self.model.config, self.init, self.norm,
+            decoded = reconstruct_sequence(self.plain(k), self.model.config, self.init, self.norm,
                                            self.frame.dtype, self.frame.shape)
             self._psnr[k] = psnr(self.frame, decoded)
         return self._psnr[k]
+
+    def refined(self, k: int) -> tuple[bytes, float]:
+        """The payload with a refinement filter fitted at ``k``, and its PSNR."""
+        if k not in self._refined:
+            pred = _prediction(self.payload(k), self.model.config, self.init, self.frame.shape)
+            symbols = fit_refinement(pred, self.norm.forward(self.frame))
+            payload = bytes([REFINED]) + symbols.tobytes() + self.payload(k)
+            decoded = self.norm.inverse(refine(pred, symbols * REFINE_STEP), self.frame.dtype)
+            self._refined[k] = payload, psnr(self.frame, decoded)
+        return self._refined[k]
+
+    def best(self, target: RateTarget, budget: float | None, quality_loss_db: float) -> tuple[bytes, float]:
+        """Rate-distortion choice between coding without and with the refinement filter: at a bpp target the
+        higher PSNR within the budget, otherwise the smaller payload meeting the PSNR goal."""
+        k = self.choose(target, None if budget is None else budget - 1, quality_loss_db)
+        plain = self.plain(k), self.psnr(k)
+        if target.mode == "bpp":
+            refined = self.refined(self.choose(target, (budget or 0) - 1 - REFINE_BYTES, quality_loss_db))
+            return max(plain, refined, key=lambda option: option[1])
+        goal = target.value if target.mode == "psnr" else self.psnr(self.k_range[0]) - quality_loss_db
+        coarser = largest_true(lambda j: self.refined(j)[1] >= goal, k, min(k + REFINE_SEARCH, self.k_range[1]))
+        if coarser is None:
+            return max(plain, self.refined(k), key=lambda option: option[1])
+        refined = self.refined(coarser)
+        return refined if len(refined[0]) < len(plain[0]) or plain[1] < goal else plain
 
 
 class SeedVideoCodec(ArchCodec):
     name = "seed-video"
     joint_frames = True
     #: weight of the temporal-consistency term (0: off), in normalised units like the MSE
-    temporal_weight: float = 0.1
+    temporal_weight: float = 1.0
 
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
              frame_budget: float | None) -> SeedConfig:
@@ -109,16 +165,17 @@ class SeedVideoCodec(ArchCodec):
         fitter.fit(report("fit"))
         fisher = fisher_information(list(model.parameters()), fitter.loss_closure)
         quantiser = _SequenceQuantiser(model, init, fisher, norm, frame)
-        k = quantiser.choose(target, frame_budget, cfg.quantisation_loss_db)
+        budget = None if frame_budget is None else frame_budget - 1  # the flag byte
         if cfg.fit.qat_steps > 0:
+            k = quantiser.choose(target, budget, cfg.quantisation_loss_db)
             fitter.quantisation_aware_finetune(list(init.params), quantiser.indices(k), report("quantise"))
             quantiser = _SequenceQuantiser(model, init, fisher, norm, frame)
-            k = quantiser.choose(target, frame_budget, cfg.quantisation_loss_db)
+        payload, quality = quantiser.best(target, frame_budget, cfg.quantisation_loss_db)
         notes = []
-        if target.mode == "psnr" and quantiser.psnr(k) < (target.value or 0):
-            notes.append(f"{label}target {target.value:.2f} dB not reached: best is {quantiser.psnr(k):.2f} dB "
+        if target.mode == "psnr" and quality < (target.value or 0):
+            notes.append(f"{label}target {target.value:.2f} dB not reached: best is {quality:.2f} dB "
                          "(try --preset max)")
-        return quantiser.payload(k), notes
+        return payload, notes
 
     def decode_frame(self, payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
                      shape: tuple[int, ...]) -> np.ndarray:
