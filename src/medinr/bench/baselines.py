@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -134,6 +134,10 @@ class BaselineCodec(ABC):
         if signed and not self.native_signed:
             return from_unsigned(out, bits)
         return out.astype(storage_dtype(bits, signed), copy=False)
+
+    def describe(self, data: bytes) -> dict[str, Any] | None:
+        """The decoder model a file carries (a network's size, for INR codecs); None for transform codecs."""
+        return None
 
     def encode_lossless(self, pixels: np.ndarray, *, bits: int, signed: bool) -> bytes:
         """Lossless file of ``pixels``; UnsupportedInput for codecs without a lossless mode."""
