@@ -1,4 +1,4 @@
-"""Command line: ``medinr encode / decode / info / bench / demo``.
+"""Command line: ``medinr encode / decode / info / bench / report / demo``.
 
 Every failure a user can cause ends in one line on stderr (``medinr: error: ...``) and a non-zero
 exit code; output files are written to a temporary name and renamed, so none is left half-written.
@@ -199,30 +199,84 @@ def _floats(text: str) -> list[float]:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("specs", nargs=-1, required=True, metavar="DATA...")
 @click.option("--codecs", default="medinr,jpeg2000,jpegxl,jpeg", show_default=True,
-              help="Comma-separated: medinr, jpeg, jpeg2000, htj2k, jpegls, jpegxl, avif.")
-@click.option("--bpps", default="0.25,0.5,1,2", show_default=True, help="medinr target bpps.")
-@click.option("--preset", type=click.Choice(PRESETS), default="fast", show_default=True)
-@click.option("--arch", type=str, default=None)
+              help="Comma-separated: medinr, medinr:ARCH[:PRESET] (e.g. medinr:grid:fast), jpeg, jpeg2000, htj2k, "
+                   "jpegls, jpegxl, avif, spiht, coin.")
+@click.option("--bpps", default=None, help="medinr target bpps [default 0.25,0.5,1,2; quick 0.25,0.5,1].")
+@click.option("--preset", type=click.Choice(PRESETS), default=None, help="Preset of plain 'medinr' [default fast].")
+@click.option("--arch", type=str, default=None, help="Architecture of plain 'medinr' (default: the preset's).")
+@click.option("--fit-steps", type=int, default=None, help="Override medinr's fitting steps.")
+@click.option("--coin-steps", type=int, default=None, help="COIN fitting steps [default 2000; quick 500].")
 @click.option("--anchor", default="jpeg2000", show_default=True, help="BD-rate anchor codec.")
-@click.option("--crop", type=int, default=None, help="Centre-crop every image to N x N first.")
-@click.option("--slice", "slice_spec", default=None, help="AXIS:INDEX for volumes.")
+@click.option("--frames", type=click.Choice(["sample", "all", "stack"]), default="sample", show_default=True,
+              help="Volumes, multi-frame files, cine folders: 3 evenly spaced slices of the middle 60 %, every "
+                   "slice, or the whole stack as one image.")
+@click.option("--slice", "slice_spec", default=None, help="AXIS:INDEX: this one slice of every volume instead.")
+@click.option("--resize", type=int, default=None, help="Downscale so the longer side is N px (before --crop).")
+@click.option("--crop", type=int, default=None, help="Centre-crop every image to N x N [quick: 256].")
+@click.option("--rate-points", type=int, default=None, help="Rate points per baseline codec [default all; quick 5].")
+@click.option("--quick", is_flag=True, help="Few rate points on 256 px crops: the public test sets in about 15 min.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes (1 torch thread each).")
+@click.option("--threads", type=int, default=None, help="Torch threads of medinr encodes with --jobs 1 [preset's].")
+@click.option("--resume", is_flag=True, help="Keep finished entries of an existing --out file; run the rest.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("results.json"), show_default=True)
 @click.option("--quiet", is_flag=True)
-def bench(files: tuple[Path, ...], codecs: str, bpps: str, preset: str, arch: str | None, anchor: str,
-          crop: int | None, slice_spec: str | None, out: Path, quiet: bool) -> None:
-    """Compare medinr with standard codecs on FILES; write results JSON with BD-rates."""
-    from medinr.bench.runner import BenchConfig, run_bench, write_results
+def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | None, arch: str | None,
+          fit_steps: int | None, coin_steps: int | None, anchor: str, frames: str, slice_spec: str | None,
+          resize: int | None, crop: int | None, rate_points: int | None, quick: bool, jobs: int, threads: int | None,
+          resume: bool, out: Path, quiet: bool) -> None:
+    """Compare codecs on DATA: named sets (cxr-test, mri-test, cine-test, cxr-train, ...), folders, globs, files.
 
-    cfg = BenchConfig(codecs=[c.strip() for c in codecs.split(",") if c.strip()], medinr_bpps=_floats(bpps),
-                      preset=preset, arch=arch, anchor=anchor, crop=crop, slice=slice_spec)
-    with _progress(quiet) as progress:
-        document = run_bench(list(files), cfg, progress)
-    write_results(document, out)
+    Writes results JSON (CompressAI-style results per codec and data set, per-image records, BD-rate and
+    BD-PSNR against the anchor); `medinr report` turns it into an HTML page.
+    """
+    from medinr.bench.runner import make_config, run_bench
+
+    cfg = make_config(quick, codecs=[c.strip() for c in codecs.split(",") if c.strip()],
+                      medinr_bpps=_floats(bpps) if bpps else None, preset=preset, arch=arch, fit_steps=fit_steps,
+                      coin_steps=coin_steps, anchor=anchor, frames=frames, slice=slice_spec, resize=resize, crop=crop,
+                      rate_points=rate_points, jobs=jobs, threads=threads)
+    with _bench_progress(quiet) as progress:
+        document = run_bench(list(specs), cfg, progress, out=out, resume=resume)
     if not quiet:
         _print_bench_table(document)
         click.echo(f"results written to {out}")
+
+
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("report"), show_default=True,
+              help="Folder for index.html and its PNG figures.")
+@click.option("--no-visuals", is_flag=True, help="Skip the visual comparisons (they re-read the source images).")
+def report(results: Path, output: Path, no_visuals: bool) -> None:
+    """Write an HTML report (RD curves, bar charts, BD-rate tables, visual comparisons) of a bench results file."""
+    from medinr.bench.report import write_report
+
+    page = write_report(results, output, visuals=not no_visuals)
+    click.echo(f"report written to {page}")
+
+
+@contextmanager
+def _bench_progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """One progress bar for a benchmark: images and codec runs done, the last finished, elapsed time."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(BarColumn(), MofNCompleteColumn(), TextColumn("codec runs"), TimeElapsedColumn(),
+                   TextColumn("{task.description}"))
+    task = bar.add_task("starting", total=None)
+
+    def update(description: str, done: int, total: int) -> None:
+        bar.start()  # on the first update, so errors found before any work print without a bar
+        bar.update(task, description=description, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
 
 
 @main.command()
@@ -258,19 +312,25 @@ def _print_bench_table(document: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="mean over images, per rate point")
-    for col in ("codec", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec ms"):
-        table.add_column(col)
-    for entry in document["codecs"]:
-        r = entry["results"]
-        for i in range(len(r["bpp"])):
-            table.add_row(entry["name"], f"{r['bpp'][i]:.3f}", f"{r['psnr'][i]:.2f}", f"{r['ms-ssim'][i]:.4f}",
-                          f"{r['encoding_time'][i]:.2f}", f"{1000 * r['decoding_time'][i]:.1f}")
-    Console().print(table)
-    anchor = document["bd_rate_vs_anchor"]["anchor"]
-    for name, s in document["bd_rate_vs_anchor"]["per_codec"].items():
-        value = "n/a" if s["mean_bd_rate_percent"] is None else f"{s['mean_bd_rate_percent']:+.1f} %"
-        click.echo(f"BD-rate of {name} vs {anchor}: {value} ({s['images_with_bd_rate']}/{s['images']} images)")
+    console = Console()
+    for dataset, entry in document["datasets"].items():
+        table = Table(title=f"{dataset}: mean over {len(entry['images'])} image(s), per rate point")
+        for col in ("codec", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec ms"):
+            table.add_column(col)
+        for codec in entry["codecs"]:
+            r = codec["results"]
+            if not r["bpp"]:
+                table.add_row(codec["name"], f"({codec['unsupported']} unsupported, {codec['errors']} errors)")
+            for i in range(len(r["bpp"])):
+                table.add_row(codec["name"], f"{r['bpp'][i]:.3f}", f"{r['psnr'][i]:.2f}", f"{r['ms-ssim'][i]:.4f}",
+                              f"{r['encoding_time'][i]:.2f}", f"{1000 * r['decoding_time'][i]:.1f}")
+        console.print(table)
+        bd = entry["bd_vs_anchor"]
+        for name, s in bd["per_codec"].items():
+            stats = s["bd_rate_percent"]
+            value = "n/a" if stats["mean"] is None else f"{stats['mean']:+.1f} % (median {stats['median']:+.1f} %)"
+            click.echo(f"{dataset}: BD-rate of {name} vs {bd['anchor']}: {value} "
+                       f"({s['images_with_bd_rate']}/{s['images']} images)")
 
 
 if __name__ == "__main__":
