@@ -279,6 +279,38 @@ def _bench_progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | N
         bar.stop()
 
 
+@main.command("meta-train")
+@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--modality", type=click.Choice(["cxr", "mri", "cine"]), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Init file to write (.pt).")
+@click.option("--algorithm", type=click.Choice(["maml", "fomaml", "reptile", "metasgd"]), default="fomaml",
+              show_default=True)
+@click.option("--steps", type=int, default=300, show_default=True, help="Outer (meta) steps.")
+@click.option("--inner-steps", type=int, default=3, show_default=True)
+@click.option("--inner-lr", type=float, default=None, help="Inner step size (default per algorithm).")
+@click.option("--outer-lr", type=float, default=None, help="Outer step size (default per algorithm).")
+@click.option("--tasks-per-batch", type=int, default=4, show_default=True)
+@click.option("--task-size", type=int, default=256, show_default=True, help="Task side in pixels.")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint beside the output.")
+@click.option("--quiet", is_flag=True)
+def meta_train_command(data: tuple[Path, ...], modality: str, output: Path, algorithm: str, steps: int,
+                       inner_steps: int, inner_lr: float | None, outer_lr: float | None, tasks_per_batch: int,
+                       task_size: int, resume: bool, quiet: bool) -> None:
+    """Meta-learn a seed initialisation for a modality from training images/folders DATA.
+
+    The shipped inits are rebuilt exactly with `python -m medinr.meta.ship {cxr,mri} --data ../shared/data`.
+    """
+    from medinr.meta.train import meta_train
+
+    with _progress(quiet) as progress:
+        result = meta_train(modality, list(data), output, algorithm=algorithm, steps=steps, inner_steps=inner_steps,
+                            inner_lr=inner_lr, outer_lr=outer_lr, tasks_per_batch=tasks_per_batch,
+                            task_size=task_size, resume=resume,
+                            progress=(lambda step, total, stats: progress("meta-train", step, total))
+                            if progress else None)
+    click.echo(result.describe())
+
+
 @main.command()
 @click.option("--preset", type=click.Choice(PRESETS), default="fast", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
