@@ -108,3 +108,9 @@ def test_bench_writes_results_with_bd_rate(workdir) -> None:
     medinr_results = document["codecs"][0]["results"]
     assert len(medinr_results["bpp"]) == 2 and all(b > 0 for b in medinr_results["bpp"])
     assert "medinr" in document["bd_rate_vs_anchor"]["per_codec"]
+
+
+@pytest.mark.parametrize("command", ["encode", "decode", "info", "bench", "meta-train", "demo", "verify", "report"])
+def test_every_command_has_help(command) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0 and "Usage" in result.output

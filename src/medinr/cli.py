@@ -33,6 +33,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own control flow: --help, usage errors
         except MedinrError as exc:
             _fail(str(exc), exc.exit_code)
         except (OSError, MemoryError) as exc:
