@@ -8,7 +8,10 @@ import torch
 
 import medinr
 from medinr.archs import get_arch
+from click.testing import CliRunner
+
 from medinr.bitstream import Tag, read_container
+from medinr.cli import main
 from medinr.entropy.context import decode_levels, encode_levels
 from medinr.errors import BitstreamError
 from medinr.meta.inits import load_init
@@ -99,3 +102,17 @@ def test_config_bytes_round_trip_and_rejects_garbage():
     assert GridConfig.from_bytes(config.to_bytes()) == config
     with pytest.raises(ValueError):
         GridConfig.from_bytes(bytes([0, 16, 2, 4, 8, 0, 2]))
+
+
+def test_cli_encodes_and_decodes_with_arch_grid(crop, tmp_path):
+    source = tmp_path / "crop.npy"
+    np.save(source, crop[:32, :32])
+    minr, out = tmp_path / "crop.minr", tmp_path / "decoded.npy"
+    runner = CliRunner()
+    encoded = runner.invoke(main, ["encode", str(source), "-o", str(minr), "--arch", "grid", "--preset", "fast",
+                                   "--bpp", "4", "--quiet"])
+    assert encoded.exit_code == 0, encoded.output
+    info = runner.invoke(main, ["info", str(minr), "--json"])
+    assert info.exit_code == 0 and '"arch": "grid"' in info.output
+    assert runner.invoke(main, ["decode", str(minr), "-o", str(out), "--quiet"]).exit_code == 0
+    assert np.load(out).shape == (32, 32)

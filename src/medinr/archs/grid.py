@@ -149,8 +149,8 @@ def _search_log(f, goal: float, lo: float, hi: float, iters: int = 18) -> float:
 
 def steps_for(steps: int, pixels: int) -> int:
     """Training steps for a frame: ``steps`` is the count for 256x256; a step's cost grows with the pixels,
-    so larger frames get proportionally fewer (encode time tracks the preset), smaller ones up to 4x more."""
-    return int(min(4 * steps, max(min(MIN_STEPS, steps), round(steps * REFERENCE_PIXELS / pixels))))
+    so larger frames get proportionally fewer (encode time tracks the preset), smaller ones up to 2x more."""
+    return int(min(2 * steps, max(min(MIN_STEPS, steps), round(steps * REFERENCE_PIXELS / pixels))))
 
 
 class _Adam:

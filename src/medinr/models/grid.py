@@ -2,7 +2,8 @@
 checkerboard context model over the latents.
 
 Level s is a one-channel grid at 1/2^s of the image. Each is upsampled to full resolution and scaled by
-its learned gain (its dequantisation step), giving per-level contributions f_s in normalised intensity.
+its gain (its dequantisation step, set per image by the encoder and coded with the networks), giving
+per-level contributions f_s in normalised intensity.
 The image is Σ_s f_s (a Laplacian-pyramid reconstruction, which is what the untrained network computes)
 plus a per-pixel MLP of the f_s, plus a small residual 3x3 refinement. Entropy model: a small MLP maps
 each latent's causal context (3x3 parent neighbourhood in the coarser level; the four anchor neighbours
@@ -111,10 +112,9 @@ class GridModel(nn.Module):
         dims = [c.levels] + [c.hidden] * c.layers + [2]
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(b, a)) for a, b in zip(dims[:-1], dims[1:]))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in dims[1:])
-        refine = max(c.refine, 1)
-        self.refine = nn.ParameterList([nn.Parameter(torch.empty(refine, 2, 3, 3)), nn.Parameter(torch.zeros(refine)),
-                                        nn.Parameter(torch.empty(1, refine, 3, 3)), nn.Parameter(torch.zeros(1))]
-                                       if c.refine else [])
+        r = c.refine
+        self.refine = nn.ParameterList([nn.Parameter(torch.empty(r, 2, 3, 3)), nn.Parameter(torch.zeros(r)),
+                                        nn.Parameter(torch.empty(1, r, 3, 3)), nn.Parameter(torch.zeros(1))] if r else [])
         self.context = nn.ParameterList([
             nn.Parameter(torch.empty(c.context_hidden, CONTEXT_INPUTS)), nn.Parameter(torch.zeros(c.context_hidden)),
             nn.Parameter(torch.empty(2, c.context_hidden)), nn.Parameter(torch.zeros(2)),
