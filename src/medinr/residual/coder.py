@@ -43,6 +43,8 @@ STAT_LIMIT = 256
 #: largest sample magnitude a stream may describe (keeps every intermediate exact in int64 and float64)
 MAX_ABS_VALUE = 2**40
 _RAW_CHUNK = 16
+#: added to every candidate's mean recent error before inverse-square weighting (keeps weights finite)
+BLEND_EPS = 2.0
 
 # padded layout: 2 rows above, 2 columns left and right of every frame
 _TOP, _LEFT, _RIGHT = 2, 2, 2
@@ -104,10 +106,12 @@ class _Model:
 
     def __init__(self, tokens: int, frames: int, side: bool) -> None:
         #: candidates: spatial, then side-guided (if any), then previous-frame-guided (last GUIDED, if any)
-        self.k = self.SPATIAL + self.GUIDED * (int(side) + int(frames > 1))
+        self.temporal = frames > 1
+        self.k = self.SPATIAL + self.GUIDED * (int(side) + int(self.temporal))
         self.select_contexts = 2 * 32 * (len(SELECT_ACTIVITY_EDGES) + 1)
         self.err = np.zeros((self.select_contexts, self.k), dtype=np.int64)
-        self.err[:, 3] = -1  # start with MED (index 3) until errors say otherwise
+        #: accumulated errors of the two ways to combine candidates: blended, and the single best one
+        self.mix_err = np.zeros((self.select_contexts, 2), dtype=np.int64)
         self.err_n = np.zeros(self.select_contexts, dtype=np.int64)
         self.bias_sum = np.zeros(self.select_contexts, dtype=np.int64)
         self.bias_n = np.zeros(self.select_contexts, dtype=np.int64)
@@ -115,14 +119,16 @@ class _Model:
         self.counts = np.ones((self.code_contexts, tokens), dtype=np.int64)
 
     def update(self, sel: np.ndarray, code: np.ndarray, tokens: np.ndarray, errors: np.ndarray,
-               signed_error: np.ndarray) -> None:
+               mix_errors: np.ndarray, signed_error: np.ndarray) -> None:
         np.add.at(self.err, (sel[:, None], np.arange(self.k)[None, :]), errors)
+        np.add.at(self.mix_err, (sel[:, None], np.arange(2)[None, :]), mix_errors)
         np.add.at(self.err_n, sel, 1)
         np.add.at(self.bias_sum, sel, signed_error)
         np.add.at(self.bias_n, sel, 1)
         full = self.err_n >= STAT_LIMIT
         if full.any():
             self.err[full] >>= 1
+            self.mix_err[full] >>= 1
             self.err_n[full] >>= 1
         full = self.bias_n >= STAT_LIMIT // 4
         if full.any():
@@ -137,6 +143,32 @@ class _Model:
         """Rounded mean recent error of each selection context (integer division: exact)."""
         n = self.bias_n[sel]
         return np.where(n > 0, (2 * self.bias_sum[sel] + n) // np.maximum(2 * n, 1), 0)
+
+
+def _masked_errors(model: _Model, sel: np.ndarray, has_prev: np.ndarray) -> np.ndarray:
+    """Accumulated errors (n, K) of each candidate in each sample's context; previous-frame candidates
+    (the last GUIDED) are unusable (huge error) in a stack's first frame."""
+    errors = model.err[sel]
+    if model.temporal:
+        unusable = ~has_prev[:, None] & (np.arange(model.k)[None, :] >= model.k - model.GUIDED)
+        errors = np.where(unusable, 1 << 60, errors)
+    return errors
+
+
+def _blend(cands: np.ndarray, errors: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Candidates (K, n) mixed with weights 1 / (mean recent error + BLEND_EPS)**2 from their
+    accumulated ``errors`` (n, K) over ``counts`` (n,) samples.
+
+    Float64 with basic operations in a fixed order (an explicit loop over candidates), then ``rint``:
+    identical on every IEEE-754 machine; unusable candidates get weight exactly 0.
+    """
+    mean = errors / np.maximum(counts, 1)[:, None].astype(np.float64) + BLEND_EPS
+    num, den = np.zeros(len(counts)), np.zeros(len(counts))
+    for k in range(len(cands)):
+        w = np.where(errors[:, k] >= 1 << 60, 0.0, 1.0 / (mean[:, k] * mean[:, k]))
+        num = num + w * cands[k]
+        den = den + w
+    return np.rint(num / den).astype(np.int64)
 
 
 def _wavefront(w: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,8 +193,8 @@ def _predictors(r: np.ndarray, side: np.ndarray | None, at: np.ndarray, row: int
              west + ne - north, (2 * (west + north) + ne - nw + 2) >> 2]
     if side is not None:
         cands += _guided(side, at, row, west, north, nw)
-    if frame is not None:
-        cands += _guided(r, at - frame, row, west, north, nw)
+    if frame is not None:  # co-located in the previous frame (self, still undecoded, in the first frame)
+        cands += _guided(r, np.where(at >= frame, at - frame, at), row, west, north, nw)
     return np.stack(cands)
 
 
@@ -208,24 +240,26 @@ def _run(shape: tuple[int, int, int], delta: int, lo: int, hi: int, start: np.nd
         pattern = ((west == ww) * 1 + (north == nn) * 2 + (west == nw) * 4 + (north == nw) * 8
                    + (north == ne) * 16)
         sel = (has_prev * 32 + pattern) * (len(SELECT_ACTIVITY_EDGES) + 1) + _bin(energy, SELECT_ACTIVITY_EDGES)
-        if frames > 1:  # the previous-frame predictors are the last GUIDED ones
-            usable = np.where(has_prev[:, None], 0, np.arange(model.k)[None, :] >= model.k - model.GUIDED)
-            choice = np.argmin(model.err[sel] + usable * (1 << 62), axis=1)
-        else:
-            choice = np.argmin(model.err[sel], axis=1)
-        base = cands[choice, np.arange(len(at))]
+        errors = _masked_errors(model, sel, has_prev)
+        mixes = np.stack([_blend(cands, errors, model.err_n[sel]), cands[errors.argmin(axis=1), np.arange(len(sel))]])
+        base = np.where(model.mix_err[sel, 1] < model.mix_err[sel, 0], mixes[1], mixes[0])
         pred = np.clip(base + model.bias(sel), lo, hi)
-        code = ((west == ww) * 1 + (north == nn) * 2) * (len(ACTIVITY_EDGES) + 1) + _bin(energy, ACTIVITY_EDGES)
+        # coding context: neighbourhood energy and the best candidate's recent mean error, both in steps
+        expected = 4 * errors.min(axis=1) // (np.maximum(model.err_n[sel], 1) * step)
+        code = ((west == ww) * 1 + (north == nn) * 2) * (len(ACTIVITY_EDGES) + 1) + _bin(
+            (energy + expected) // 2, ACTIVITY_EDGES)
 
         probs = model.counts[code].astype(np.float64)
-        q, tokens = coder.code(pred, flat, step, delta, probs)
+        flip = model.bias_sum[sel] < 0
+        q, tokens = coder.code(pred, flat, step, delta, probs, flip)
         recon = pred + q * step
         r[at] = recon
         mag[at] = np.abs(q)
         first, last = (jj == 0) & (ii < height - 1), jj == width - 1
         r[at[first] + row - 1] = r[at[first] + row - 2] = recon[first]  # next row's left padding: this sample
         r[at[last] + 1] = r[at[last] + 2] = recon[last]  # this row's right padding: its last sample
-        model.update(sel, code, tokens, np.abs(recon[None, :] - cands).T, recon - base)
+        model.update(sel, code, tokens, np.abs(recon[None, :] - cands).T, np.abs(recon[None, :] - mixes).T,
+                     recon - base)
     return r.reshape(frames, height + _TOP, row)[:, _TOP:, _LEFT:_LEFT + width]
 
 
@@ -239,11 +273,11 @@ class _Encoder:
         self.uniform = constriction.stream.model.Uniform()
 
     def code(self, pred: np.ndarray, flat: np.ndarray, step: int, delta: int,
-             probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+             probs: np.ndarray, flip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Quantised errors of the samples at ``flat`` and their tokens."""
         err = self.target[flat] - pred
         q = np.sign(err) * ((np.abs(err) + delta) // step)
-        tokens, nbits, raw = tokenise(_zigzag(q))
+        tokens, nbits, raw = tokenise(_zigzag(np.where(flip, -q, q)))
         self.coder.encode(tokens.astype(np.int32), self.tokens, probs)
         for lo_bit in range(0, int(nbits.max(initial=0)), _RAW_CHUNK):
             sel = nbits > lo_bit
@@ -267,7 +301,7 @@ class _Decoder:
         self.uniform = constriction.stream.model.Uniform()
 
     def code(self, pred: np.ndarray, flat: np.ndarray, step: int, delta: int,
-             probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+             probs: np.ndarray, flip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decoded quantised errors and their tokens (``pred``, ``flat`` unused: the encoder's signature)."""
         try:
             tokens = np.asarray(self.coder.decode(self.tokens, probs), dtype=np.int64)
@@ -280,7 +314,8 @@ class _Decoder:
                 raw[sel] |= chunk.astype(np.int64) << lo_bit
         except Exception as exc:  # constriction raises plain errors on garbage input
             raise BitstreamError(f"corrupted residual section ({exc})") from exc
-        return _unzigzag(detokenise(tokens, raw)), tokens
+        q = _unzigzag(detokenise(tokens, raw))
+        return np.where(flip, -q, q), tokens
 
 
 def _check(shape: tuple[int, int, int], delta: int, lo: int, hi: int, side: np.ndarray | None) -> None:
