@@ -1,24 +1,28 @@
-"""Context-modelled near-lossless / lossless coding of an integer image stack (the residual of a prediction).
+"""Context-modelled near-lossless / lossless coding of an integer image stack.
 
-Every sample ``t`` is predicted from already-decoded neighbours, the prediction error is quantised with
+Every sample is predicted from already-decoded neighbours, the prediction error is quantised with
 step ``2δ + 1`` (JPEG-LS's rule, so every reconstructed sample is within ``δ`` of the source) and the
 quantised error is coded with constriction's range coder under an adaptive context model:
 
-* **Predictor selection** (a small CALIC/JPEG-XL-style mixture): several causal predictors (W, N, plane,
-  MED, ..., and across frames the co-located sample of the previous frame with spatial corrections); per
-  context (equality pattern of the neighbours x activity x frame position) the predictor with the least
-  accumulated recent error is used, then a per-context bias correction (CALIC's error feedback).
-* **Coding contexts**: the activity (neighbouring quantised error magnitudes, plus the local gradient of
-  an outside prediction such as the INR's when there is one) quantised on a log scale, times two
+* **Prediction** (a small CALIC / JPEG XL weighted-predictor style mixture): candidates W, N, plane,
+  MED, averages; with a side prediction the decoder also has (the INR's), that prediction corrected by
+  the W, N and MED differences to it; in a stack, the same built on the previous frame. Per selection
+  context (equality pattern of the neighbours x activity x frame position) each candidate's recent
+  absolute error is tracked; the prediction is either the blend weighted by inverse squared mean error
+  or the single best candidate, whichever has erred less in that context, plus a per-context bias
+  correction (CALIC's error feedback); the error's sign is flipped where that bias is negative (JPEG-LS).
+* **Coding contexts**: the activity (neighbouring quantised error magnitudes, local gradients, the side
+  prediction's gradient, and the best candidate's mean error) quantised on a log scale, times two
   equality bits, selects an adaptive histogram over "hybrid-uint" tokens (small values direct,
   larger ones as exponent + one mantissa bit, the remaining low bits sent raw).
 
 Vectorisation with exact decodability: samples are visited in wavefronts ``2i + j = const`` (every
-neighbour used, W, WW, N, NW, NE, NN, NNE, lies on an earlier wavefront), frame ``f`` runs
-``FRAME_LAG`` wavefronts behind frame ``f - 1`` (so its co-located neighbours are decoded), and all
-statistics are updated once per wavefront from decoded values only. Encoder and decoder execute the
-same :func:`_run` loop (closed loop), all arithmetic is on int64 and probabilities are integer counts,
-so both sides build bit-identical models on every machine.
+neighbour used, W, WW, N, NW, NE, NN, lies on an earlier wavefront), frame ``f`` runs ``FRAME_LAG``
+wavefronts behind frame ``f - 1`` (so its co-located neighbours are decoded), and all statistics are
+updated once per wavefront from decoded values only. Encoder and decoder execute the same :func:`_run`
+loop (closed loop); statistics are int64, probabilities are integer counts, and the one float step
+(the blend) uses IEEE basic operations in a fixed order, so both sides compute bit-identical models on
+every machine.
 """
 
 from __future__ import annotations
