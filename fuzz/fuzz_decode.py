@@ -16,7 +16,7 @@ original's (the residual section's digest must catch it).
 
 Benchmark run (not CI): ``python fuzz/fuzz_decode.py --inputs 100000`` (a seeded, reproducible
 mutation loop with a per-input watchdog); coverage-guided with atheris when installed:
-``python fuzz/fuzz_decode.py --atheris -- -atheris_runs=100000``.
+``python fuzz/atheris_decode.py -atheris_runs=100000`` (same oracle and mutator).
 """
 
 from __future__ import annotations
@@ -226,38 +226,12 @@ def _save(folder: Path, kind: str, n: int, data: bytes, trace: str) -> None:
     print(f"{kind} at input {n}: {trace.strip().splitlines()[-1] if trace else 'watchdog'}", file=sys.stderr)
 
 
-def atheris_main(argv: list[str]) -> None:
-    """Coverage-guided fuzzing with atheris (libFuzzer), seeded from the corpus, structure-aware mutator."""
-    import atheris
-
-    seeds = list(corpus().values())
-
-    def one_input(data: bytes) -> None:
-        check(data)
-
-    def mutator(data: bytes, max_size: int, seed: int) -> bytes:
-        rng = random.Random(seed)
-        try:
-            read_container(data)
-            base = [data]
-        except MedinrError:
-            base = seeds
-        return mutate(base, rng)[0][:max_size]
-
-    atheris.Setup([sys.argv[0], *argv, str(CORPUS)], one_input, custom_mutator=mutator)
-    atheris.Fuzz()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--crashes", type=Path, default=Path("fuzz-crashes"))
-    parser.add_argument("--atheris", action="store_true", help="coverage-guided (libFuzzer args after --)")
-    args, rest = parser.parse_known_args()
-    if args.atheris:
-        atheris_main([a for a in rest if a != "--"])
-        return
+    args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
