@@ -36,7 +36,14 @@ from pathlib import Path
 import numpy as np
 
 import medinr
-from medinr.bitstream import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, Header, Tag, read_container
+from medinr.bitstream import (
+    FORMAT_MAJOR,
+    FORMAT_MINOR,
+    MAGIC,
+    Header,
+    Tag,
+    read_container,
+)
 from medinr.errors import MedinrError
 from medinr.varint import write_uvarint
 

@@ -14,7 +14,14 @@ from medinr.config import preset_config
 from medinr.errors import BitstreamError, InputError, RateControlError
 from medinr.preprocess import Normalisation
 from medinr.residual import Residual, encode_near_lossless, residual_of
-from medinr.residual.coder import alphabet_size, decode_stack, detokenise, encode_stack, token_bits, tokenise
+from medinr.residual.coder import (
+    alphabet_size,
+    decode_stack,
+    detokenise,
+    encode_stack,
+    token_bits,
+    tokenise,
+)
 
 TINY_FIT = {"preset": "fast", "fit_steps": 15, "fit_qat_steps": 2}
 

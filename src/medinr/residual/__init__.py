@@ -32,12 +32,12 @@ from medinr.archs import ArchCodec, ProgressFn
 from medinr.archs.exact import EXACT_PREDICTORS
 from medinr.bitstream import Container, Tag
 from medinr.config import EncoderConfig
-from medinr.varint import read_svarint, write_svarint
 from medinr.errors import BitstreamError, InputError, RateControlError
 from medinr.meta.inits import Init
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 from medinr.residual.coder import MAX_ABS_VALUE, decode_stack, encode_stack
+from medinr.varint import read_svarint, write_svarint
 from medinr.verify import pixel_sha256, stored_sha256
 
 SECTION_VERSION = 0
