@@ -14,7 +14,7 @@ from medinr.codec import RateWarning, describe, encode_report
 from medinr.errors import BitstreamError, InitError, InputError, RateControlError
 from medinr.metrics import psnr
 
-QUICK = dict(preset="fast", fit_steps=40, fit_qat_steps=5)
+QUICK = dict(preset="fast", arch="seed", fit_steps=40, fit_qat_steps=5)
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +146,14 @@ def test_dicom_metadata_travels_when_kept(shared_data) -> None:
     image = image.with_pixels(np.ascontiguousarray(image.pixels[:1, :32, :32]))
     decoded = medinr.decode(medinr.encode(image, keep_metadata=True, **QUICK))
     assert decoded.metadata["dicom"].PatientID == image.metadata["dicom"].PatientID
+
+
+def test_auto_architecture_is_recorded_and_decodes(cxr_crop) -> None:
+    data = medinr.encode(cxr_crop, preset="fast", grid_steps=20, modality="cxr")
+    assert describe(data)["arch"] == "grid"
+    assert medinr.decode(data).pixels.shape == cxr_crop.shape
+
+
+def test_unknown_architecture_is_refused(cxr_crop) -> None:
+    with pytest.raises(medinr.MedinrError, match="architecture"):
+        medinr.encode(cxr_crop, arch="transformer")

@@ -22,7 +22,7 @@ import torch
 
 from medinr.archs import ARCH_CODECS, ArchCodec, ProgressFn, get_arch
 from medinr.bitstream import Container, Header, Tag, read_container, write_container
-from medinr.config import preset_config
+from medinr.config import preset_config, resolve_arch
 from medinr.errors import BitstreamError, InputError, MedinrError, RateControlError
 from medinr.io.common import make_image
 from medinr.io.image import MedicalImage
@@ -130,12 +130,14 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     image = _as_image(image)
     validate_targets(bpp, psnr, modality)
     cfg = preset_config(preset, **options)
+    modality = detect_modality(image) if modality == "auto" else modality
+    cfg.arch = resolve_arch(cfg.arch, modality, max_error is not None)
     try:
         arch_codec = get_arch(cfg.arch)
     except KeyError:
-        raise MedinrError(f"unknown architecture {cfg.arch!r}: choose one of {', '.join(ARCH_CODECS)}") from None
+        raise MedinrError(f"unknown architecture {cfg.arch!r}: choose auto or one of {', '.join(ARCH_CODECS)}") \
+            from None
     torch.set_num_threads(max(1, min(cfg.threads, os.cpu_count() or 1)))
-    modality = detect_modality(image) if modality == "auto" else modality
     frames = image.frame_stack()
     norm = Normalisation.of(frames)
     metadata = _metadata_section(image) if keep_metadata else None

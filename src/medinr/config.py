@@ -35,7 +35,8 @@ class GridOptions:
 class EncoderConfig:
     """Everything that shapes an encode besides the rate target. CLI flags override preset values."""
 
-    arch: str = "seed"
+    #: "auto" picks per modality from :data:`AUTO_ARCH` (measured), else "seed", "grid", "seed-video"
+    arch: str = "auto"
     activation: str = "sine"
     omega0: float = 3.0
     freqs_per_band: int = 4
@@ -51,6 +52,21 @@ class EncoderConfig:
     threads: int = 2
     fit: FitConfig = field(default_factory=FitConfig)
     grid: GridOptions = field(default_factory=GridOptions)
+
+
+#: Architecture ``arch="auto"`` uses per modality, from measured rate-distortion (README, Results): on
+#: cxr and mri train crops at 0.5-2 bpp, ``grid`` was 0.3-8.5 dB behind JPEG 2000 and ``seed`` 10-15 dB
+#: behind, so grid everywhere for now. Near-lossless coding needs the bit-exact predictor, which
+#: exists for ``seed`` only.
+AUTO_ARCH: dict[str, str] = {"cxr": "grid", "mri": "grid", "cine": "grid", "ct": "grid", "generic": "grid"}
+NEAR_LOSSLESS_ARCH = "seed"
+
+
+def resolve_arch(requested: str, modality: str, near_lossless: bool) -> str:
+    """The architecture an encode uses: the requested one, or the measured choice for ``auto``."""
+    if requested != "auto":
+        return requested
+    return NEAR_LOSSLESS_ARCH if near_lossless else AUTO_ARCH.get(modality, "grid")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
