@@ -1,0 +1,373 @@
+"""Command line: ``medinr encode / decode / info / bench / report / demo``.
+
+Every failure a user can cause ends in one line on stderr (``medinr: error: ...``) and a non-zero
+exit code; output files are written to a temporary name and renamed, so none is left half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from medinr.errors import MedinrError
+
+PRESETS = ("fast", "balanced", "max")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"medinr: error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns medinr errors (and unreadable paths) into one-line messages with exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own control flow: --help, usage errors
+        except MedinrError as exc:
+            _fail(str(exc), exc.exit_code)
+        except (OSError, MemoryError) as exc:
+            _fail(f"{type(exc).__name__}: {exc}", 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # a bug, not a user error: say so in one line; MEDINR_DEBUG=1 shows the trace
+            if os.environ.get("MEDINR_DEBUG"):
+                raise
+            _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with MEDINR_DEBUG=1 and report it", 1)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar fed by (stage, done, total) callbacks; nothing when quiet."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=1, default=str))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="medinr")
+def main() -> None:
+    """medinr: compress medical images with implicit neural representations."""
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output .minr file.")
+@click.option("--bpp", type=float, help="Target size in bits per pixel (whole file).")
+@click.option("--psnr", type=float, help="Smallest file reaching this PSNR (dB, peak = image max - min).")
+@click.option("--preset", type=click.Choice(PRESETS), default="balanced", show_default=True)
+@click.option("--modality", type=click.Choice(["auto", "cxr", "mri", "cine", "ct", "generic"]), default="auto",
+              show_default=True)
+@click.option("--arch", type=str, default=None,
+              help="auto (default: measured choice per modality), grid, seed, seed-video.")
+@click.option("--slice", "slice_spec", type=str, default=None, help="AXIS:INDEX of a volume, e.g. 2:90.")
+@click.option("--keep-metadata/--strip-metadata", default=True, show_default=True,
+              help="Store the source DICOM attributes (patient/study/series) in the file.")
+@click.option("--steps", type=int, default=None,
+              help="Override the preset's fitting steps (grid: steps for a 256x256 frame, scaled by size).")
+@click.option("--max-error", type=click.IntRange(min=0), default=None,
+              help="Near-lossless: every stored value within this of the source (0 = lossless).")
+@click.option("--hash", "source_hash", is_flag=True, help="Store the SHA-256 of the source pixels (medinr verify).")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None, preset: str, modality: str,
+           arch: str | None, slice_spec: str | None, keep_metadata: bool, steps: int | None, max_error: int | None,
+           source_hash: bool, quiet: bool, as_json: bool) -> None:
+    """Compress INPUT (DICOM, NIfTI, PNG/TIFF/JPEG, .npy, fastMRI .h5) to a .minr file."""
+    from medinr.codec import encode_report, validate_targets
+    from medinr.io import read
+    from medinr.io.common import atomic_write
+
+    if output.suffix.lower() != ".minr":
+        raise MedinrError(f"output must end in .minr, got {output.name}")
+    validate_targets(bpp, psnr, modality)
+    image = read(input_path, slice=slice_spec)
+    with _progress(quiet or as_json) as progress:
+        result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=modality,
+                               keep_metadata=keep_metadata, progress=progress, arch=arch, fit_steps=steps,
+                               grid_steps=steps, max_error=max_error, source_hash=source_hash)
+    atomic_write(output, ".minr", lambda tmp: tmp.write_bytes(result.data))
+    summary = {"input": str(input_path), "output": str(output), "bytes": len(result.data), **result.metrics,
+               "warnings": result.warnings}
+    if as_json:
+        _print_json(summary)
+    elif not quiet:
+        m = result.metrics
+        click.echo(f"{output}: {len(result.data)} bytes, {m['bpp']:.4f} bpp (ratio {m['compression_ratio']:.1f}:1), "
+                   f"PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, max error {m['max_abs_error']:g}, "
+                   f"encode {result.encode_seconds:.1f} s, decode {result.decode_seconds * 1000:.0f} ms")
+    for note in result.warnings:
+        click.echo(f"medinr: warning: {note}", err=True)
+
+
+@main.command()
+@click.argument("input_path", metavar="IN.minr", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output file: .dcm, .png, .tif, .npy, .nii or .nii.gz.")
+@click.option("--quiet", is_flag=True)
+def decode(input_path: Path, output: Path, quiet: bool) -> None:
+    """Decompress a .minr file to DICOM, PNG, TIFF, NumPy or NIfTI."""
+    from medinr.codec import decode as decode_bytes
+    from medinr.io import write
+    from medinr.verify import derivation_for
+
+    data = _read_bytes(input_path)
+    start = time.perf_counter()
+    image = decode_bytes(data)
+    seconds = time.perf_counter() - start
+    write(image, output, derivation=derivation_for(data))
+    if not quiet:
+        click.echo(f"{output}: {'x'.join(map(str, image.pixels.shape))} {image.pixels.dtype}, "
+                   f"decoded in {seconds * 1000:.0f} ms")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise MedinrError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise MedinrError(f"{path}: is a directory") from None
+
+
+@main.command()
+@click.argument("input_path", metavar="IN.minr", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def info(input_path: Path, as_json: bool) -> None:
+    """Show a .minr file's header, sizes and architecture."""
+    from medinr.codec import describe
+
+    details = describe(_read_bytes(input_path))
+    if as_json:
+        _print_json(details)
+        return
+    for key, value in details.items():
+        click.echo(f"{key:>22}: {value}")
+
+
+@main.command()
+@click.argument("input_path", metavar="IN.minr", type=click.Path(path_type=Path))
+@click.argument("original", metavar="ORIGINAL", type=click.Path(path_type=Path))
+@click.option("--slice", "slice_spec", type=str, default=None, help="AXIS:INDEX of ORIGINAL, as given to encode.")
+@click.option("--json", "as_json", is_flag=True)
+def verify(input_path: Path, original: Path, slice_spec: str | None, as_json: bool) -> None:
+    """Decode IN.minr and compare with ORIGINAL: max error, PSNR, error bound and source hash.
+
+    Exits 1 when anything does not match (shape, bound, or hash).
+    """
+    from medinr.io import read
+    from medinr.verify import verify as verify_file
+
+    report = verify_file(_read_bytes(input_path), read(original, slice=slice_spec))
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        for key, value in report.as_dict().items():
+            click.echo(f"{key:>22}: {value}")
+    if not report.ok:
+        _fail(f"{input_path} does not match {original}", 1)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise MedinrError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, metavar="DATA...")
+@click.option("--codecs", default="medinr,jpeg2000,jpegxl,jpeg", show_default=True,
+              help="Comma-separated: medinr, medinr:ARCH[:PRESET] (e.g. medinr:grid:fast), jpeg, jpeg2000, htj2k, "
+                   "jpegls, jpegxl, avif, spiht, coin.")
+@click.option("--bpps", default=None, help="medinr target bpps [default 0.25,0.5,1,2; quick 0.25,1].")
+@click.option("--preset", type=click.Choice(PRESETS), default=None, help="Preset of plain 'medinr' [default fast].")
+@click.option("--arch", type=str, default=None, help="Architecture of plain 'medinr' (default: the preset's).")
+@click.option("--fit-steps", type=int, default=None, help="Override medinr's fitting steps (seed and grid).")
+@click.option("--coin-steps", type=int, default=None, help="COIN fitting steps [default 2000; quick 500].")
+@click.option("--anchor", default="jpeg2000", show_default=True, help="BD-rate anchor codec.")
+@click.option("--frames", type=click.Choice(["sample", "all", "stack"]), default="sample", show_default=True,
+              help="Volumes, multi-frame files, cine folders: 3 evenly spaced slices of the middle 60 %, every "
+                   "slice, or the whole stack as one image.")
+@click.option("--slice", "slice_spec", default=None, help="AXIS:INDEX: this one slice of every volume instead.")
+@click.option("--resize", type=int, default=None, help="Downscale so the longer side is N px (before --crop).")
+@click.option("--crop", type=int, default=None, help="Centre-crop every image to N x N [quick: 256].")
+@click.option("--rate-points", type=int, default=None, help="Rate points per baseline codec [default all; quick 5].")
+@click.option("--quick", is_flag=True, help="Few rate points on 256 px crops: the public test sets in < 15 min (--jobs 2).")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes (1 torch thread each).")
+@click.option("--threads", type=int, default=None, help="Torch threads of medinr encodes with --jobs 1 [preset's].")
+@click.option("--resume", is_flag=True, help="Keep finished entries of an existing --out file; run the rest.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("results.json"), show_default=True)
+@click.option("--quiet", is_flag=True)
+def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | None, arch: str | None,
+          fit_steps: int | None, coin_steps: int | None, anchor: str, frames: str, slice_spec: str | None,
+          resize: int | None, crop: int | None, rate_points: int | None, quick: bool, jobs: int, threads: int | None,
+          resume: bool, out: Path, quiet: bool) -> None:
+    """Compare codecs on DATA: named sets (cxr-test, mri-test, cine-test, cxr-train, ...), folders, globs, files.
+
+    Writes results JSON (CompressAI-style results per codec and data set, per-image records, BD-rate and
+    BD-PSNR against the anchor); `medinr report` turns it into an HTML page.
+    """
+    from medinr.bench.runner import make_config, run_bench
+
+    cfg = make_config(quick, codecs=[c.strip() for c in codecs.split(",") if c.strip()],
+                      medinr_bpps=_floats(bpps) if bpps else None, preset=preset, arch=arch, fit_steps=fit_steps,
+                      coin_steps=coin_steps, anchor=anchor, frames=frames, slice=slice_spec, resize=resize, crop=crop,
+                      rate_points=rate_points, jobs=jobs, threads=threads)
+    with _bench_progress(quiet) as progress:
+        document = run_bench(list(specs), cfg, progress, out=out, resume=resume)
+    if not quiet:
+        _print_bench_table(document)
+        click.echo(f"results written to {out}")
+
+
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("report"), show_default=True,
+              help="Folder for index.html and its PNG figures.")
+@click.option("--no-visuals", is_flag=True, help="Skip the visual comparisons (they re-read the source images).")
+def report(results: Path, output: Path, no_visuals: bool) -> None:
+    """Write an HTML report (RD curves, bar charts, BD-rate tables, visual comparisons) of a bench results file."""
+    from medinr.bench.report import write_report
+
+    page = write_report(results, output, visuals=not no_visuals)
+    click.echo(f"report written to {page}")
+
+
+@contextmanager
+def _bench_progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """One progress bar for a benchmark: images and codec runs done, the last finished, elapsed time."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(BarColumn(), MofNCompleteColumn(), TextColumn("codec runs"), TimeElapsedColumn(),
+                   TextColumn("{task.description}"))
+    task = bar.add_task("starting", total=None)
+
+    def update(description: str, done: int, total: int) -> None:
+        bar.start()  # on the first update, so errors found before any work print without a bar
+        bar.update(task, description=description, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
+@main.command("meta-train")
+@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--modality", type=click.Choice(["cxr", "mri", "cine"]), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Init file to write (.pt).")
+@click.option("--algorithm", type=click.Choice(["maml", "fomaml", "reptile", "metasgd"]), default="fomaml",
+              show_default=True)
+@click.option("--steps", type=int, default=300, show_default=True, help="Outer (meta) steps.")
+@click.option("--inner-steps", type=int, default=3, show_default=True)
+@click.option("--inner-lr", type=float, default=None, help="Inner step size (default per algorithm).")
+@click.option("--outer-lr", type=float, default=None, help="Outer step size (default per algorithm).")
+@click.option("--tasks-per-batch", type=int, default=4, show_default=True)
+@click.option("--task-size", type=int, default=256, show_default=True, help="Task side in pixels.")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint beside the output.")
+@click.option("--quiet", is_flag=True)
+def meta_train_command(data: tuple[Path, ...], modality: str, output: Path, algorithm: str, steps: int,
+                       inner_steps: int, inner_lr: float | None, outer_lr: float | None, tasks_per_batch: int,
+                       task_size: int, resume: bool, quiet: bool) -> None:
+    """Meta-learn a seed initialisation for a modality from training images/folders DATA.
+
+    The shipped inits are rebuilt exactly with `python -m medinr.meta.ship {cxr,mri} --data ../shared/data`.
+    """
+    from medinr.meta.train import meta_train
+
+    with _progress(quiet) as progress:
+        result = meta_train(modality, list(data), output, algorithm=algorithm, steps=steps, inner_steps=inner_steps,
+                            inner_lr=inner_lr, outer_lr=outer_lr, tasks_per_batch=tasks_per_batch,
+                            task_size=task_size, resume=resume,
+                            progress=(lambda step, total, stats: progress("meta-train", step, total))
+                            if progress else None)
+    click.echo(result.describe())
+
+
+@main.command()
+@click.option("--preset", type=click.Choice(PRESETS), default="fast", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def demo(preset: str, as_json: bool) -> None:
+    """Encode + decode the shipped sample images; print medinr and JPEG 2000 side by side."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from medinr.demo import run_demo
+
+    with _progress(as_json) as progress:
+        rows = run_demo(preset, progress)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"medinr demo (preset {preset}) vs JPEG 2000 at the same bpp")
+    for col in ("image", "codec", "bpp", "PSNR dB", "MS-SSIM", "max err", "encode s", "decode ms"):
+        table.add_column(col)
+    for row in rows:
+        name = f"{row['file']} ({'x'.join(map(str, row['shape']))}, {row['bits']}-bit)"
+        m, j = row["medinr"], row["jpeg2000"]
+        table.add_row(name, "medinr", f"{m['bpp']:.3f}", f"{m['psnr']:.2f}", f"{m['ms_ssim']:.4f}",
+                      f"{m['max_abs_error']:g}", f"{m['encode_seconds']:.1f}", f"{1000 * m['decode_seconds']:.0f}")
+        table.add_row("", "JPEG 2000", f"{j['bpp']:.3f}", f"{j['psnr']:.2f}", f"{j['ms_ssim']:.4f}",
+                      f"{j['max_abs_error']:g}", f"{j['encode_seconds']:.2f}", "")
+    Console().print(table)
+    click.echo("PSNR peak = the image's own max - min. Sample attribution: medinr/data/samples/ATTRIBUTION.md")
+
+
+def _print_bench_table(document: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for dataset, entry in document["datasets"].items():
+        table = Table(title=f"{dataset}: mean over {len(entry['images'])} image(s), per rate point")
+        for col in ("codec", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec ms"):
+            table.add_column(col)
+        for codec in entry["codecs"]:
+            r = codec["results"]
+            if not r["bpp"]:
+                table.add_row(codec["name"], f"({codec['unsupported']} unsupported, {codec['errors']} errors)")
+            for i in range(len(r["bpp"])):
+                table.add_row(codec["name"], f"{r['bpp'][i]:.3f}", f"{r['psnr'][i]:.2f}", f"{r['ms-ssim'][i]:.4f}",
+                              f"{r['encoding_time'][i]:.2f}", f"{1000 * r['decoding_time'][i]:.1f}")
+        console.print(table)
+        bd = entry["bd_vs_anchor"]
+        for name, s in bd["per_codec"].items():
+            stats = s["bd_rate_percent"]
+            value = "n/a" if stats["mean"] is None else f"{stats['mean']:+.1f} % (median {stats['median']:+.1f} %)"
+            click.echo(f"{dataset}: BD-rate of {name} vs {bd['anchor']}: {value} "
+                       f"({s['images_with_bd_rate']}/{s['images']} images)")
+
+
+if __name__ == "__main__":
+    main()
