@@ -220,7 +220,7 @@ def _floats(text: str) -> list[float]:
 @click.option("--resize", type=int, default=None, help="Downscale so the longer side is N px (before --crop).")
 @click.option("--crop", type=int, default=None, help="Centre-crop every image to N x N [quick: 256].")
 @click.option("--rate-points", type=int, default=None, help="Rate points per baseline codec [default all; quick 5].")
-@click.option("--quick", is_flag=True, help="Few rate points, 256 px crops: public test sets in < 15 min with --jobs 2.")
+@click.option("--quick", is_flag=True, help="Few rate points, 256 px crops: public test sets in < 15 min, --jobs 2.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes (1 torch thread each).")
 @click.option("--threads", type=int, default=None, help="Torch threads of medinr encodes with --jobs 1 [preset's].")
 @click.option("--resume", is_flag=True, help="Keep finished entries of an existing --out file; run the rest.")

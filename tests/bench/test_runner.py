@@ -85,6 +85,7 @@ def test_codec_names_and_sweeps() -> None:
     cfg = make_config(preset="balanced")
     assert parse_medinr("medinr", cfg) == (None, "balanced")
     assert parse_medinr("medinr:seed:fast", cfg) == ("seed", "fast")
+    assert parse_medinr("medinr:auto", cfg) == ("auto", "balanced")
     assert parse_medinr("jpeg", cfg) is None
     for bad in ("medinr:nope", "medinr:seed:slow", "medinr::fast"):
         with pytest.raises(MedinrError):

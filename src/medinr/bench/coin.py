@@ -13,6 +13,7 @@ value range low and high) followed by the float16 parameters in layer order.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from typing import Any
@@ -39,7 +40,7 @@ def _siren(width: int, depth: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             dims = [2] + [width] * depth
-            self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in itertools.pairwise(dims))
             self.out = torch.nn.Linear(width, 1)
             with torch.no_grad():
                 for i, layer in enumerate(self.layers):

@@ -60,9 +60,10 @@ KEEP_BITSTREAM_BYTES = 256 * 1024
 class BenchConfig:
     """What to run; recorded verbatim in the results so a run can be reproduced.
 
-    ``codecs``: ``medinr`` (``preset`` / ``arch`` below), ``medinr:ARCH`` or ``medinr:ARCH:PRESET``, and the
-    baselines (:func:`codec_names`). ``rate_points``: keep this many evenly spread points of each baseline's
-    sweep (None: all). ``fit_steps`` overrides medinr's fitting steps; ``coin_steps`` is COIN's.
+    ``codecs``: ``medinr`` (``preset`` / ``arch`` below), ``medinr:ARCH`` or ``medinr:ARCH:PRESET`` (ARCH may be
+    ``auto``), and the baselines and extra codecs (:func:`get_codec`). ``rate_points``: keep this many evenly
+    spread points of each baseline's sweep (None: all). ``fit_steps`` overrides medinr's fitting steps (seed and
+    grid); ``coin_steps`` is COIN's.
     """
 
     codecs: list[str] = field(default_factory=lambda: ["medinr", "jpeg2000", "jpegxl", "jpeg"])
@@ -88,9 +89,11 @@ class BenchConfig:
 #: Fields that change what a unit measures: a results file made with other values cannot be resumed.
 MEASUREMENT_FIELDS = ("medinr_bpps", "preset", "arch", "fit_steps", "coin_steps", "frames", "slice", "resize",
                       "crop", "rate_points", "max_baseline_bpp")
-#: ``--quick``: few rate points at a 256 px crop, sized so the public test sets (about 28 images) finish in
-#: about 15 minutes with 2 jobs on 2 cores with the default codecs.
-QUICK = {"medinr_bpps": [0.25, 0.5, 1.0], "preset": "fast", "crop": 256, "rate_points": 5, "coin_steps": 500}
+#: ``--quick``: two medinr points and five per baseline on 256 px crops. Measured on this project's 2-core
+#: machine, one 256 px medinr encode at preset fast takes about 23 CPU-seconds with ``seed`` and 12 with
+#: ``grid``; the public test sets (28 images) then need about 1,300 (seed) or 700 (grid) CPU-seconds, plus
+#: about 100 for JPEG 2000, JPEG XL and JPEG: within 15 minutes with ``--jobs 2`` on 2 idle cores.
+QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "rate_points": 5, "coin_steps": 500}
 
 
 def make_config(quick: bool = False, **overrides: Any) -> BenchConfig:
@@ -107,11 +110,6 @@ def _extra_codecs() -> dict[str, type[BaselineCodec]]:
     from medinr.bench.spiht import Spiht
 
     return {"spiht": Spiht, "coin": Coin}
-
-
-def codec_names() -> list[str]:
-    """Every codec ``--codecs`` accepts besides the ``medinr`` forms."""
-    return [*BASELINES, *_extra_codecs()]
 
 
 def get_codec(name: str, cfg: BenchConfig) -> BaselineCodec:
@@ -138,7 +136,7 @@ def parse_medinr(name: str, cfg: BenchConfig) -> tuple[str | None, str] | None:
     preset = parts[2] if len(parts) > 2 else cfg.preset
     if preset not in PRESETS:
         raise MedinrError(f"bad codec name {name!r}: unknown preset {preset!r} ({', '.join(PRESETS)})")
-    if arch is not None:
+    if arch not in (None, "auto"):
         from medinr.archs import ARCH_CODECS, get_arch
 
         try:
@@ -211,7 +209,8 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
                    threads: int | None) -> list[dict[str, Any]]:
     from medinr import codec as medinr_codec
 
-    options: dict[str, Any] = {"arch": arch, "fit_steps": cfg.fit_steps, "threads": threads}
+    options: dict[str, Any] = {"arch": arch, "fit_steps": cfg.fit_steps, "grid_steps": cfg.fit_steps,
+                               "threads": threads}
     points = []
     for index, target in enumerate(cfg.medinr_bpps):
         result = medinr_codec.encode_report(image, bpp=target, preset=preset, **options)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import struct
 import warnings
+
 import numpy as np
 
 from medinr.bench.baselines import BaselineCodec, _geometric
