@@ -31,7 +31,7 @@ def test_sample_range_codes_the_span_of_the_data(clip: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=needs_ffmpeg) if n.startswith("x26") else n
-                                  for n in VIDEO_BASELINES])
+                                  for n in VIDEO_BASELINES if n != "nerv"])  # nerv: its own, shorter test
 def test_round_trip_real_bytes(clip: np.ndarray, name: str) -> None:
     codec = get_video_baseline(name)
     fine, coarse = codec.run(clip, codec.sweep()[0]), codec.run(clip, codec.sweep()[-2])
@@ -91,3 +91,19 @@ def test_video_bench_document(shared_data: Path, tmp_path: Path) -> None:
     middle = (lo["bpp"] * hi["bpp"]) ** 0.5
     assert flicker_at(anchor, middle) == pytest.approx((lo["temporal_flicker"] + hi["temporal_flicker"]) / 2)
     assert flicker_at(anchor, 1e-6) is None
+
+
+def test_nerv_round_trip_and_damage(clip: np.ndarray) -> None:
+    from medinr.video.nerv import Nerv
+
+    codec = Nerv()
+    codec.steps = 30
+    small = clip[:, :32, :32]
+    coded = codec.run(small, 4.0)
+    assert coded.decoded.shape == small.shape and coded.decoded.dtype == small.dtype
+    assert psnr(small, coded.decoded) > 12  # 30 steps: fitted, far from converged
+    assert len(codec.encode(small, 8.0)) > len(coded.data)  # more channels, more weights
+    with pytest.raises(BitstreamError):
+        codec.decode(coded.data[:12], small.shape, small.dtype)
+    with pytest.raises(BitstreamError):
+        codec.decode(coded.data[:-20], small.shape, small.dtype)

@@ -1,6 +1,6 @@
 """Standard video anchors for sequences: x264 and x265 through Debian's ``ffmpeg`` (4:0:0 gray, 8/10/12 bit
-as the source needs, CRF sweeps, ``-preset medium`` and ``veryslow``) and per-frame JPEG 2000
-(:class:`medinr.bench.baselines.Jpeg2000`).
+as the source needs, CRF sweeps, ``-preset medium`` and ``veryslow``), per-frame JPEG 2000
+(:class:`medinr.bench.baselines.Jpeg2000`) and a NeRV-style INR (:mod:`medinr.video.nerv`).
 
 Every file starts with a 6-byte side header (value offset int32, significant bits, right shift) so that
 ``decode(encode(...))`` needs nothing out of band and ``8 * len(data) / pixels`` counts everything. Samples
@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -201,16 +202,21 @@ class FrameJpeg2000(VideoBaseline):
         return np.stack(frames)
 
 
-VIDEO_BASELINES: dict[str, type[VideoBaseline] | tuple[type[FfmpegVideo], str]] = {
-    "x264-medium": (X264, "medium"), "x264-veryslow": (X264, "veryslow"),
-    "x265-medium": (X265, "medium"), "x265-veryslow": (X265, "veryslow"),
-    "jpeg2000-frames": FrameJpeg2000,
+def _nerv() -> VideoBaseline:
+    from medinr.video.nerv import Nerv  # imports this module
+
+    return Nerv()
+
+
+VIDEO_BASELINES: dict[str, Callable[[], VideoBaseline]] = {
+    "x264-medium": lambda: X264("medium"), "x264-veryslow": lambda: X264("veryslow"),
+    "x265-medium": lambda: X265("medium"), "x265-veryslow": lambda: X265("veryslow"),
+    "jpeg2000-frames": FrameJpeg2000, "nerv": _nerv,
 }
 
 
 def get_video_baseline(name: str) -> VideoBaseline:
     """A video baseline by name (one of :data:`VIDEO_BASELINES`)."""
-    entry = VIDEO_BASELINES.get(name)
-    if entry is None:
+    if name not in VIDEO_BASELINES:
         raise MedinrError(f"unknown video baseline {name!r}; known: {', '.join(VIDEO_BASELINES)}")
-    return entry[0](entry[1]) if isinstance(entry, tuple) else entry()
+    return VIDEO_BASELINES[name]()
