@@ -219,7 +219,7 @@ def _floats(text: str) -> list[float]:
 @click.option("--slice", "slice_spec", default=None, help="AXIS:INDEX: this one slice of every volume instead.")
 @click.option("--resize", type=int, default=None, help="Downscale so the longer side is N px (before --crop).")
 @click.option("--crop", type=int, default=None, help="Centre-crop every image to N x N [quick: 256].")
-@click.option("--rate-points", type=int, default=None, help="Rate points per baseline codec [default all; quick 5].")
+@click.option("--rate-points", type=int, default=None, help="Rate points per baseline codec [default: all, also with --quick: BD-rate needs the anchor dense].")
 @click.option("--quick", is_flag=True, help="Few rate points, 256 px crops: public test sets in < 15 min, --jobs 2.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes (1 torch thread each).")
 @click.option("--threads", type=int, default=None, help="Torch threads of medinr encodes with --jobs 1 [preset's].")

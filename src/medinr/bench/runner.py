@@ -93,7 +93,7 @@ MEASUREMENT_FIELDS = ("medinr_bpps", "preset", "arch", "fit_steps", "coin_steps"
 #: machine, one 256 px medinr encode at preset fast takes about 23 CPU-seconds with ``seed`` and 12 with
 #: ``grid``; the public test sets (28 images) then need about 1,300 (seed) or 700 (grid) CPU-seconds, plus
 #: about 100 for JPEG 2000, JPEG XL and JPEG: within 15 minutes with ``--jobs 2`` on 2 idle cores.
-QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "rate_points": 5, "coin_steps": 500}
+QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "coin_steps": 500}
 
 
 def make_config(quick: bool = False, **overrides: Any) -> BenchConfig:
