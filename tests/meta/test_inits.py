@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from medinr.archs import get_arch
-from medinr.codec import decode, encode
+from medinr.codec import decode, describe, encode
 from medinr.errors import InitError
 from medinr.meta import inits
 from medinr.meta.inits import InitFile, load_init, random_init, read_init_file, write_manifest
@@ -109,8 +109,9 @@ def test_stream_refuses_to_decode_with_another_init(init_dir: Path, shared_data:
 
     pixels = imagecodecs.imread(shared_data / "cxr" / "test" / "00000001_000.png")[400:432, 400:432]
     _install(init_dir, _meta_file(shift=0.01))
-    data = encode(np.ascontiguousarray(pixels), modality="cxr", preset="fast", fit_steps=10, fit_qat_steps=0)
-    assert decode(data).pixels.shape == (32, 32)
+    data = encode(np.ascontiguousarray(pixels), modality="cxr", arch="seed", preset="fast", fit_steps=10,
+                  fit_qat_steps=0)
+    assert describe(data)["init"]["name"] == "seed-cxr" and decode(data).pixels.shape == (32, 32)
     _install(init_dir, _meta_file(shift=0.02))  # same name, other parameters
     with pytest.raises(InitError, match="differs from the one this file was encoded with"):
         decode(data)

@@ -17,11 +17,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from medinr.config import EncoderConfig
 from medinr.fit import FitConfig, FrameFitter, predict, psnr_normalised
 from medinr.meta.inits import InitFile, random_init
 from medinr.models.seed import SeedConfig, SeedINR
 
 STEP_GRID = (25, 50, 100, 200, 500, 1000)
+
+
+def default_seed_config() -> SeedConfig:
+    """The seed config the codec's defaults give (``EncoderConfig``); ``scales`` is set per image size."""
+    enc = EncoderConfig()
+    return SeedConfig(freqs_per_band=enc.freqs_per_band, hidden=enc.default_width, layers=enc.layers,
+                      activation=enc.activation, omega0=enc.omega0)
 
 
 def model_with(config: SeedConfig, params: Sequence[torch.Tensor]) -> SeedINR:
@@ -67,15 +75,14 @@ def image_config(shape: tuple[int, int], base: SeedConfig) -> SeedConfig:
 
 def ablation(images: dict[str, np.ndarray], variants: dict[str, Variant], base: SeedConfig | None = None,
              steps: Sequence[int] = (50, 100, 200, 500), reference: str = "random",
-             reference_steps: int = 1000) -> list[dict[str, Any]]:
-    """Per image and variant: PSNR at each budget, fitting seconds, and the steps (on :data:`STEP_GRID`)
-    needed to reach the ``reference`` variant's PSNR at ``reference_steps``; the 10x convergence target
-    is ``steps_to_reference <= reference_steps / 10``. ``images`` are normalised (H, W) arrays; ``base``
-    gives every config field but ``scales`` (default: the codec's default config)."""
+             reference_steps: int = 1000, grid: Sequence[int] = STEP_GRID) -> list[dict[str, Any]]:
+    """Per image and variant: PSNR at each budget, fitting seconds, and the fewest steps (among ``steps``
+    and ``grid``; None: more than all) that reach the ``reference`` variant's PSNR at ``reference_steps``;
+    the 10x convergence target is ``steps_to_reference <= reference_steps / 10``. ``images`` are
+    normalised (H, W) arrays; ``base`` gives every config field but ``scales`` (default: the codec's
+    default config)."""
     if reference not in variants:
         raise ValueError(f"the reference variant {reference!r} is not among the variants")
-    from medinr.meta.train import default_seed_config
-
     base = base or default_seed_config()
     rows = []
     for image_name, image in images.items():
@@ -83,7 +90,7 @@ def ablation(images: dict[str, np.ndarray], variants: dict[str, Variant], base: 
         curves, seconds = {}, {}
         for name, variant in variants.items():
             params = (variant.init.init_for(config) if variant.init else random_init("seed", config)).params
-            budgets = sorted(set(steps) | set(STEP_GRID) | {reference_steps})
+            budgets = sorted(set(steps) | set(grid) | ({reference_steps} if name == reference else set()))
             start = time.perf_counter()
             curves[name] = fit_curve(image, config, params, budgets, variant.fit)
             seconds[name] = time.perf_counter() - start

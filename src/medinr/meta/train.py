@@ -2,7 +2,8 @@
 
 Each outer step draws ``tasks_per_batch`` tasks (:mod:`medinr.meta.tasks`), takes every width's
 meta-gradient on each (:mod:`medinr.meta.algorithms`) and applies their mean with Adam (step
-``outer_lr``). Every ``val_every`` steps the init is scored the way the codec will use it: the mean
+``outer_lr``), or for Reptile with plain SGD (``outer_lr`` = the interpolation factor). Every
+``val_every`` steps the init is scored the way the codec will use it: the mean
 PSNR after ``val_fit_steps`` codec fitting steps on fixed tasks from held-back series; the best init
 per width is kept and written, with a record of how it was made, as an :class:`~medinr.meta.inits.InitFile`.
 A checkpoint (by default ``<output>.ckpt``) holds everything needed to continue bit-exactly.
@@ -20,11 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from medinr.config import EncoderConfig
 from medinr.errors import InputError, MedinrError
 from medinr.io.common import atomic_write
 from medinr.meta.algorithms import ALGORITHMS, Learner
-from medinr.meta.evaluate import fit_psnr
+from medinr.meta.evaluate import default_seed_config, fit_psnr
 from medinr.meta.inits import MODALITY_FAMILY, InitFile, init_name_for, random_init
 from medinr.meta.tasks import Task, TaskSampler, load_sources, split_sources
 from medinr.models.seed import SeedConfig
@@ -34,14 +34,9 @@ MetaProgress = Callable[[int, int, dict[str, float]], None]
 
 #: inner step sizes that work for z-scored images: plain gradient descent (MAML family) and Adam (Reptile)
 DEFAULT_INNER_LR = {"maml": 0.05, "fomaml": 0.05, "metasgd": 0.05, "reptile": 0.01}
+#: outer steps: Adam's step for the MAML family, Reptile's interpolation factor (init += eps * (adapted - init))
+DEFAULT_OUTER_LR = {"maml": 1e-3, "fomaml": 1e-3, "metasgd": 1e-3, "reptile": 0.1}
 ARCH = "seed"
-
-
-def default_seed_config() -> SeedConfig:
-    """The seed config the codec's defaults give (``EncoderConfig``), scales to be set from the task size."""
-    enc = EncoderConfig()
-    return SeedConfig(freqs_per_band=enc.freqs_per_band, hidden=enc.default_width, layers=enc.layers,
-                      activation=enc.activation, omega0=enc.omega0)
 
 
 @dataclass
@@ -79,7 +74,8 @@ def _val_psnr(images: list[np.ndarray], config: SeedConfig, params: Sequence[tor
 
 
 def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm: str = "maml", steps: int = 300,
-               inner_steps: int = 3, inner_lr: float | None = None, outer_lr: float = 1e-3, tasks_per_batch: int = 4,
+               inner_steps: int = 3, inner_lr: float | None = None, outer_lr: float | None = None,
+               tasks_per_batch: int = 4,
                task_size: int = 128, seed_config: SeedConfig | None = None, widths: Sequence[int] | None = None,
                support_pixels: int = 4096, query_pixels: int | None = 8192, whole_fraction: float = 0.5,
                val_paths: Sequence[Path] | None = None, val_fraction: float = 0.2,
@@ -96,7 +92,9 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
     - ``algorithm``: ``maml`` (second order), ``fomaml``, ``reptile`` (Adam inner loop) or ``metasgd``
       (learned per-parameter inner steps, used during meta-training only).
     - ``steps``: outer steps; ``inner_steps``: adaptation steps per task; ``inner_lr``: their step size
-      (default per algorithm, :data:`DEFAULT_INNER_LR`); ``outer_lr``: Adam step of the init.
+      (default per algorithm, :data:`DEFAULT_INNER_LR`); ``outer_lr``: Adam step of the init for the
+      MAML family, the interpolation factor towards the mean adapted weights (plain SGD on
+      ``init - adapted``) for Reptile (default :data:`DEFAULT_OUTER_LR`).
     - ``tasks_per_batch``: tasks per outer step; ``task_size``: side of a task in pixels, which fixes the
       number of meta-learned scales (``SeedConfig.scales_for``); ``support_pixels``: size of a task's
       support set; ``query_pixels``: size of its query set, drawn from the other pixels (None: all of
@@ -120,6 +118,7 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown meta-learning algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     inner_lr = DEFAULT_INNER_LR[algorithm] if inner_lr is None else inner_lr
+    outer_lr = DEFAULT_OUTER_LR[algorithm] if outer_lr is None else outer_lr
     if steps < 0 or inner_steps < 1 or tasks_per_batch < 1 or task_size < 8 or val_tasks < 1 or val_every < 1:
         raise InputError("meta-train needs steps >= 0, inner_steps >= 1, tasks_per_batch >= 1, task_size >= 8, "
                          "val_tasks >= 1 and val_every >= 1")
@@ -159,7 +158,8 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
         params = {w: [p.clone().requires_grad_(True) for p in randoms[w]] for w in widths}
         lrs = {w: [torch.full_like(p, inner_lr).requires_grad_(True) for p in randoms[w]]
                for w in widths} if algorithm == "metasgd" else {}
-        opts = {w: torch.optim.Adam(params[w] + lrs.get(w, []), lr=outer_lr) for w in widths}
+        outer = torch.optim.SGD if algorithm == "reptile" else torch.optim.Adam
+        opts = {w: outer(params[w] + lrs.get(w, []), lr=outer_lr) for w in widths}
         random_psnr = {w: _val_psnr(val_images, configs[w], randoms[w], val_fit_steps) for w in widths}
         best = {w: {"step": 0, "psnr": random_psnr[w], "params": [p.clone() for p in randoms[w]]} for w in widths}
         history: list[dict[str, float]] = []
@@ -218,7 +218,7 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
 
 def _outer_step(algorithm: str, learner: Learner, params: list[torch.Tensor], lrs: list[torch.Tensor] | None,
                 opt: torch.optim.Optimizer, tasks: list[Task], inner_steps: int, inner_lr: float) -> float:
-    """One Adam step of the init (and inner rates) on the mean meta-gradient of ``tasks``; mean query loss."""
+    """One optimiser step of the init (and inner rates) on the mean meta-gradient of ``tasks``; mean query loss."""
     named = learner.as_dict(params)
     named_lrs = learner.as_dict(lrs) if lrs else None
     grads = [learner.meta_grad(algorithm, named, task, inner_steps, inner_lr, named_lrs) for task in tasks]
