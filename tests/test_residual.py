@@ -108,7 +108,7 @@ def test_encoder_keeps_the_smaller_file_when_an_inr_is_offered(crops) -> None:
     cfg = preset_config("fast", fit_steps=15, fit_qat_steps=2)
     chosen = encode_near_lossless(frames, Normalisation.of(frames), 0, "generic", get_arch("seed"), cfg, (0.5,))
     assert set(chosen.sizes) == {"none", "inr@0.5bpp"}
-    residual = Residual.from_bytes(chosen.sections[-1][1], 1)
+    residual = Residual.from_bytes(chosen.sections[-1][1])
     kept = "none" if not residual.predicted else "inr@0.5bpp"
     assert chosen.sizes[kept] == min(chosen.sizes.values())
 
@@ -130,6 +130,13 @@ def test_refusals(crops, shared_data) -> None:
         medinr.encode(crops["uint8"], max_error=-1)
 
 
+def test_header_with_another_shape_is_refused_before_decoding(crops) -> None:
+    container = read_container(medinr.encode(crops["uint8"], max_error=0))
+    container.header.height *= 2
+    with pytest.raises(BitstreamError, match="header says"):
+        medinr.decode(write_container(container.header, container.sections))
+
+
 def test_corrupted_residual_with_valid_crc_is_an_error_not_wrong_pixels(crops) -> None:
     data = medinr.encode(crops["uint8"], max_error=0)
     container = read_container(data)
@@ -145,14 +152,15 @@ def test_corrupted_residual_with_valid_crc_is_an_error_not_wrong_pixels(crops) -
 
 
 def test_residual_section_round_trip_and_rejections() -> None:
-    section = Residual(3, True, np.array([5, -7]), b"12345678", b"\x01\x02\x03\x04")
-    parsed = Residual.from_bytes(section.to_bytes(), 2)
-    assert (parsed.max_error, parsed.predicted, parsed.digest, parsed.body) == (3, True, b"12345678", b"\x01\x02\x03\x04")
+    section = Residual(3, True, (2, 5, 6), np.array([5, -7]), b"12345678", b"\x01\x02\x03\x04")
+    parsed = Residual.from_bytes(section.to_bytes())
+    assert (parsed.max_error, parsed.predicted, parsed.shape, parsed.digest, parsed.body) == (
+        3, True, (2, 5, 6), b"12345678", b"\x01\x02\x03\x04")
     np.testing.assert_array_equal(parsed.start, [5, -7])
     raw = section.to_bytes()
-    for bad in (raw[:4], b"\x07" + raw[1:], raw[:2] + b"\x80" + raw[3:]):
+    for bad in (raw[:6], b"\x07" + raw[1:], raw[:2] + b"\x80" + raw[3:], raw[:3] + b"\x00" + raw[4:]):
         with pytest.raises(BitstreamError):
-            Residual.from_bytes(bad, 2)
+            Residual.from_bytes(bad)
 
 
 def test_tokens_round_trip_up_to_40_bits() -> None:

@@ -8,7 +8,11 @@ prediction, coded near-losslessly with step ``2δ + 1`` by the context coder of
 RESIDUAL payload (little-endian)::
 
     version u8 | δ (zig-zag varint) | flags u8 (bit 0: FRAME sections hold a prediction) |
-    per frame: start value (zig-zag varint) | digest (8 bytes) | range-coder words
+    frames, height, width (varints) | per frame: start value (zig-zag varint) | digest (8 bytes) |
+    range-coder words
+
+The shape repeats the header's so that a header whose shape was altered (with a recomputed CRC) is
+refused at once instead of after decoding the whole stated image.
 
 ``digest`` is the first 8 bytes of :func:`medinr.verify.pixel_sha256` of the decoded pixels: a decoder
 that reconstructs anything else (a corrupted file, or arithmetic that differs from the encoder's)
@@ -30,14 +34,14 @@ import numpy as np
 
 from medinr.archs import ArchCodec, ProgressFn
 from medinr.archs.exact import EXACT_PREDICTORS
-from medinr.bitstream import Container, Tag
+from medinr.bitstream import MAX_FRAMES, MAX_SIDE, Container, Tag
 from medinr.config import EncoderConfig
 from medinr.errors import BitstreamError, InputError, RateControlError
 from medinr.meta.inits import Init
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 from medinr.residual.coder import MAX_ABS_VALUE, decode_stack, encode_stack
-from medinr.varint import read_svarint, write_svarint
+from medinr.varint import read_svarint, read_uvarint, write_svarint, write_uvarint
 from medinr.verify import pixel_sha256, stored_sha256
 
 SECTION_VERSION = 0
@@ -55,6 +59,7 @@ class Residual:
 
     max_error: int
     predicted: bool
+    shape: tuple[int, int, int]
     start: np.ndarray
     digest: bytes
     body: bytes
@@ -63,12 +68,14 @@ class Residual:
         out = bytearray([SECTION_VERSION])
         out += write_svarint(self.max_error)
         out.append(FLAG_PREDICTED if self.predicted else 0)
+        for n in self.shape:
+            out += write_uvarint(n)
         for value in self.start:
             out += write_svarint(int(value))
         return bytes(out) + self.digest + self.body
 
     @classmethod
-    def from_bytes(cls, data: bytes, frames: int) -> Residual:
+    def from_bytes(cls, data: bytes) -> Residual:
         if len(data) < 3 or data[0] != SECTION_VERSION:
             raise BitstreamError("corrupted residual section (unknown version or truncated)")
         delta, pos = read_svarint(data, 1, "residual section")
@@ -76,16 +83,22 @@ class Residual:
             raise BitstreamError("corrupted residual section (invalid error bound or flags)")
         predicted = bool(data[pos] & FLAG_PREDICTED)
         pos += 1
+        shape = []
+        for limit in (MAX_FRAMES, MAX_SIDE, MAX_SIDE):
+            n, pos = read_uvarint(data, pos, "residual section (shape)")
+            if not 1 <= n <= limit:
+                raise BitstreamError("corrupted residual section (invalid shape)")
+            shape.append(n)
         start = []
-        for _ in range(frames):
+        for _ in range(shape[0]):
             value, pos = read_svarint(data, pos, "residual section")
             if abs(value) > MAX_ABS_VALUE:
                 raise BitstreamError("corrupted residual section (invalid start value)")
             start.append(value)
         if len(data) < pos + DIGEST_BYTES:
             raise BitstreamError("corrupted residual section (truncated digest)")
-        return cls(delta, predicted, np.array(start, dtype=np.int64), data[pos:pos + DIGEST_BYTES],
-                   data[pos + DIGEST_BYTES:])
+        return cls(delta, predicted, (shape[0], shape[1], shape[2]), np.array(start, dtype=np.int64),
+                   data[pos:pos + DIGEST_BYTES], data[pos + DIGEST_BYTES:])
 
 
 def exact_predictor(arch: str, config: Any) -> Predictor | None:
@@ -110,7 +123,7 @@ def _code(pixels: np.ndarray, prediction: np.ndarray | None, delta: int, value_r
     """The RESIDUAL section of an int64 stack given an optional prediction (int64, same shape)."""
     lo, hi = value_range
     body, start, recon = encode_stack(pixels, delta, lo, hi, prediction)
-    return Residual(delta, prediction is not None, start, _digest(np.clip(recon, lo, hi), dtype), body)
+    return Residual(delta, prediction is not None, pixels.shape, start, _digest(np.clip(recon, lo, hi), dtype), body)
 
 
 def _digest(decoded: np.ndarray, dtype: np.dtype) -> bytes:
@@ -184,7 +197,7 @@ def residual_of(container: Container) -> Residual | None:
         return None
     if len(payloads) > 1:
         raise BitstreamError(f"file holds {len(payloads)} residual sections, expected one")
-    return Residual.from_bytes(payloads[0], container.header.frames)
+    return Residual.from_bytes(payloads[0])
 
 
 def decode_near_lossless(container: Container, residual: Residual, config: Any, init: Init) -> np.ndarray:
@@ -194,6 +207,9 @@ def decode_near_lossless(container: Container, residual: Residual, config: Any, 
     norm = Normalisation(header.norm_mean, header.norm_std, header.value_min, header.value_max)
     lo, hi = _bounds(norm, dtype)
     shape = (header.frames, header.height, header.width)
+    if residual.shape != shape:
+        raise BitstreamError(f"residual section is for a {'x'.join(map(str, residual.shape))} image, header says "
+                             f"{'x'.join(map(str, shape))}")
     payloads = container.payloads(Tag.FRAME)
     if len(payloads) != (header.frames if residual.predicted else 0):
         raise BitstreamError(f"file holds {len(payloads)} frame sections, residual section expects "
