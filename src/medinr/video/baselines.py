@@ -135,7 +135,7 @@ class FfmpegVideo(VideoBaseline):
     def _encode(self, samples: np.ndarray, bits: int, rate: float, fps: float) -> bytes:
         from fractions import Fraction
 
-        t, h, w = samples.shape
+        _, h, w = samples.shape
         fmt = self.pix_fmt(bits)
         return run_ffmpeg(["-f", "rawvideo", "-pix_fmt", fmt, "-s", f"{w}x{h}",
                            "-framerate", str(Fraction(fps).limit_denominator(1001)), "-i", "pipe:0",
@@ -194,7 +194,7 @@ class FrameJpeg2000(VideoBaseline):
             (size,) = struct.unpack_from("<I", data, pos)
             try:
                 frames.append(self.codec.decode(data[pos + 4:pos + 4 + size], bits=bits, signed=False))
-            except Exception as exc:
+            except Exception as exc:  # OpenJPEG raises plain errors of several types on garbage
                 raise BitstreamError(f"jpeg2000-frames: frame {len(frames)} does not decode ({exc})") from None
             pos += 4 + size
         if len(frames) != shape[0]:
