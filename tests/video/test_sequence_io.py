@@ -155,3 +155,23 @@ def test_truncated_video_is_an_input_error(cine: object, tmp_path: Path) -> None
     (tmp_path / "cut.mkv").write_bytes(data[:200])
     with pytest.raises(InputError, match="cut.mkv"):
         read(tmp_path / "cut.mkv")
+
+
+def test_colour_echo_read_as_luma(shared_data: Path, tmp_path: Path) -> None:
+    from pydicom.pixels import pixel_array
+
+    path = shared_data / "video/test/echo_plax_rgb_120fr.dcm"
+    with pytest.raises(InputError, match="colour DICOM"):
+        read_sequence(path)
+    echo = read_sequence(path, luma=True)
+    assert echo.pixels.shape == (120, 480, 640) and echo.pixels.dtype == np.uint8 and echo.modality == "US"
+    assert frame_rate(echo) == pytest.approx((30.0, True), rel=1e-3)
+    for i in (0, 60):
+        rgb = pixel_array(path, index=i).astype(np.float64)  # pydicom's own YBR -> RGB conversion
+        assert np.abs(rgb @ [0.299, 0.587, 0.114] - echo.pixels[i]).mean() < 1.0
+    clip = echo.with_pixels(np.ascontiguousarray(echo.pixels[:3, 200:232, 300:332]))
+    clip.frame_times = echo.frame_times[:3]
+    write_sequence(clip, tmp_path / "echo.dcm")
+    back = read_sequence(tmp_path / "echo.dcm")
+    np.testing.assert_array_equal(back.pixels, clip.pixels)
+    assert back.photometric == "MONOCHROME2" and back.frame_times == pytest.approx(clip.frame_times)

@@ -56,28 +56,70 @@ def frame_rate(image: MedicalImage) -> tuple[float, bool]:
 
 
 def read_sequence(path: str | os.PathLike[str], *, slice: str | None = None,  # noqa: A002
-                  z: int | None = None) -> MedicalImage:
+                  z: int | None = None, luma: bool = False) -> MedicalImage:
     """Read any sequence source (folder, video file, multi-frame DICOM, ``.npy``, 4D NIfTI with slice ``z``)
-    and require at least two frames."""
+    and require at least two frames. ``luma=True`` reads a colour DICOM (e.g. ultrasound) as its luma."""
     from medinr.io.dispatch import read
 
     path = Path(path)
     name = path.name.lower()
+    special = None
     if name.endswith((".nii", ".nii.gz")):
+        special = lambda: read_nifti_sequence(path, z)  # noqa: E731
+    elif luma and path.is_file() and is_dicom_file(path):
+        special = lambda: read_dicom_luma(path)  # noqa: E731
+    if z is not None and not name.endswith((".nii", ".nii.gz")):
+        raise InputError(f"{path}: z selects a slice of a 4D NIfTI only")
+    if special is not None:
         try:
-            image = read_nifti_sequence(path, z)
+            image = special()
         except InputError as exc:
             raise InputError(f"{path}: {exc}") from exc
         image.source_path = str(path)
     else:
-        if z is not None:
-            raise InputError(f"{path}: z selects a slice of a 4D NIfTI only")
         image = read(path, slice=slice)
     try:
         require_sequence(image, "a video")
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from exc
     return image
+
+
+def read_dicom_luma(path: Path) -> MedicalImage:
+    """A DICOM file as grayscale: the coded Y plane of YBR_FULL(_422) (no colour conversion), rounded BT.601
+    luma of RGB, grayscale files as :func:`medinr.io.dicom.read_dicom` reads them. Timing as in the file."""
+    import pydicom
+    from pydicom.pixels import pixel_array
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path)
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if int(ds.get("SamplesPerPixel", 1) or 1) == 1:
+        return read_dicom(path, None)
+    if int(ds.get("BitsStored", 8)) != 8:
+        raise InputError(f"colour DICOM with {ds.get('BitsStored')} bits per sample: luma is read from 8-bit only")
+    try:
+        pixels = pixel_array(ds, as_rgb=False)
+    except (ValueError, RuntimeError, AttributeError, NotImplementedError) as exc:
+        raise InputError(f"cannot decode DICOM pixel data: {one_line(exc)}") from exc
+    if photometric.startswith("YBR_FULL"):
+        gray = pixels[..., 0]
+    elif photometric == "RGB":
+        gray = np.rint(pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+    else:
+        raise InputError(f"no luma for photometric interpretation {photometric!r}")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    times = None
+    if frames > 1 and ds.get("FrameTimeVector") is not None and len(ds.FrameTimeVector) == frames:
+        times = tuple(np.cumsum([0.0, *[float(v) for v in ds.FrameTimeVector[1:]]]).tolist())
+    elif frames > 1 and ds.get("FrameTime") is not None:
+        times = tuple((np.arange(frames) * float(ds.FrameTime)).tolist())
+    del ds.PixelData
+    for keyword in ("PlanarConfiguration", "SamplesPerPixel", "PhotometricInterpretation"):
+        ds.pop(keyword, None)
+    return make_image(np.ascontiguousarray(gray), source_format="dicom", bits_stored=8, modality=ds.get("Modality"),
+                      frame_times=times, metadata={"dicom": ds, "luma_of": photometric})
 
 
 # ---------------------------------------------------------------------------------------------- folders

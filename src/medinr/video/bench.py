@@ -34,8 +34,9 @@ DEFAULT_ANCHORS = ("x265-veryslow", "jpeg2000-frames")
 
 
 def load_clip(path: Path, frames: int | None = None, crop: int | None = None) -> MedicalImage:
-    """A sequence, cut to its first ``frames`` frames and its central ``crop`` x ``crop`` region."""
-    image = read_sequence(path)
+    """A sequence (colour DICOM, e.g. echo, as its luma), cut to its first ``frames`` frames and its central
+    ``crop`` x ``crop`` region."""
+    image = read_sequence(path, luma=True)
     stack = image.pixels[:frames] if frames else image.pixels
     if crop and (image.height > crop or image.width > crop):
         top, left = max(0, (image.height - crop) // 2), max(0, (image.width - crop) // 2)
@@ -124,6 +125,7 @@ def run_video_bench(paths: list[Path], codecs: list[str], bpps: list[float], *, 
             if log:
                 log(f"{path.name} {name}: " + ", ".join(f"{p['bpp']:.3f} bpp {p['psnr']:.2f} dB" for p in points[name]))
         records.append({"sequence": str(path), "shape": list(image.pixels.shape), "fps": fps, "fps_assumed": not known,
+                        "luma_of": image.metadata.get("luma_of"),
                         "points": points, "comparisons": compare(points, anchors)})
     summary: dict[str, Any] = {}
     for key in records[0]["comparisons"] if records else []:
