@@ -164,7 +164,7 @@ class SeedVideoCodec(ArchCodec):
         # no L1 rate proxy in the quantisation-aware fine-tuning: it is the mean |symbol|, which at fine steps
         # outweighs the MSE and pulls the fit back to the init (measured: -0.8 dB at 1 bpp on a cine clip);
         # the step search after fine-tuning sets the rate
-        fitter = SequenceFitter(model, norm.forward(frame), replace(cfg.fit, rate_weight=0.0), self.temporal_weight)
+        fitter = SequenceFitter(model, norm.forward(frame), cfg.fit, self.temporal_weight)
         fitter.fit(report("fit"))
         fisher = fisher_information(list(model.parameters()), fitter.loss_closure)
         quantiser = _SequenceQuantiser(model, init, fisher, norm, frame)
