@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from medinr.errors import InputError
-from medinr.meta.tasks import TaskSampler, load_sources, split_sources
+from medinr.meta.tasks import TaskSampler, find_series, load_sources, split_sources
 
 
-def test_sub_folder_is_one_series(cine_folder: Path) -> None:
-    grouped, _ = load_sources([cine_folder.parent / "SCD0000101_mid"])
-    assert len(grouped) == 20  # files directly in a folder argument stand alone
-    sources, _ = load_sources([cine_folder.parent])
+def test_series_grouping(cine_folder: Path, shared_data: Path) -> None:
+    assert [len(files) for files in find_series([cine_folder]).values()] == [20]  # one SeriesInstanceUID
+    assert len(find_series([shared_data / "cxr" / "train"])) == 20  # JPEGs stand alone
+    sources, _ = load_sources([cine_folder.parent])  # one series per sub-folder
     assert len(sources) == 9 and all(s.frames.shape == (20, 256, 256) for s in sources)
     train, val = split_sources(sources, 0.2, seed=0)
     assert len(val) == 2 and not {s.name for s in train} & {s.name for s in val}

@@ -2,7 +2,9 @@
 
 A *source* is one series: a 2D image, a stack of frames, or a volume (sliced along any of its three
 axes). Files found inside a sub-folder of a folder argument form one series together (e.g. the frames
-of one cine slice), so a validation split never puts neighbouring frames on both sides. A *task* is,
+of one cine slice), and so do DICOM files directly in a folder argument that share a
+SeriesInstanceUID, so a validation split never puts neighbouring frames on both sides and each series
+is drawn equally often however many frames it has. A *task* is,
 with probability ``whole_fraction``, a whole slice (what the codec fits: both axes span [-1, 1] whatever
 the aspect ratio), else a square crop with a side drawn log-uniformly between the task size and the
 slice's shorter side; either is resized with antialiasing to ``task_size`` x ``task_size`` and z-score
@@ -13,11 +15,13 @@ query set the rest (or, to bound the cost of large tasks, a random subset of the
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import torch
 from torch.nn import functional as F
 
@@ -68,9 +72,22 @@ def _is_image_file(path: Path) -> bool:
     return any(name.endswith(ext) for ext in SUPPORTED_READ_EXTENSIONS) or (path.suffix == "" and is_dicom_file(path))
 
 
-def _series_of(paths: list[Path]) -> dict[str, list[Path]]:
-    """Group image files into series: a file argument or a file directly in a folder argument stands
-    alone; files in a sub-folder of a folder argument form one series named by that sub-folder."""
+def _dicom_series_uid(file: Path) -> str | None:
+    if not (file.suffix.lower() in (".dcm", ".dicom") or is_dicom_file(file)):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. UIDs with leading zeros (Sunnybrook)
+            ds = pydicom.dcmread(file, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+    except (OSError, pydicom.errors.InvalidDicomError):
+        return None
+    return ds.get("SeriesInstanceUID")
+
+
+def find_series(paths: list[Path]) -> dict[str, list[Path]]:
+    """Group image files into series: files in a sub-folder of a folder argument form one series named by
+    that sub-folder, DICOM files directly in a folder argument one per SeriesInstanceUID; any other file
+    (a file argument, a JPEG directly in a folder argument) stands alone."""
     series: dict[str, list[Path]] = defaultdict(list)
     for path in paths:
         path = Path(path)
@@ -78,7 +95,8 @@ def _series_of(paths: list[Path]) -> dict[str, list[Path]]:
             series[str(path)].append(path)
         elif path.is_dir():
             for file in sorted(p for p in path.rglob("*") if p.is_file() and _is_image_file(p)):
-                key = file if file.parent == path else file.parent
+                uid = _dicom_series_uid(file) if file.parent == path else None
+                key = file.parent if file.parent != path else (path / uid if uid else file)
                 series[str(key)].append(file)
         else:
             raise InputError(f"{path}: no such file or folder")
@@ -88,7 +106,7 @@ def _series_of(paths: list[Path]) -> dict[str, list[Path]]:
 def load_sources(paths: list[Path]) -> tuple[list[Source], list[str]]:
     """Read every usable series under ``paths``; returns the sources and one note per skipped file."""
     sources, notes = [], []
-    for name, files in sorted(_series_of(paths).items()):
+    for name, files in sorted(find_series(paths).items()):
         frames, volume = [], False
         for file in files:
             try:

@@ -151,7 +151,7 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
                 raise InputError(f"series used for both training and validation: {', '.join(sorted(shared))}")
         sampler = TaskSampler(train_sources, task_size, support_pixels, seed, query_pixels, whole_fraction)
         val_sampler = TaskSampler(val_sources, task_size, support_pixels, seed + 1, whole_fraction=1.0)
-        val_images = [val_sampler.crop(i).numpy() for i in range(val_tasks)]
+        val_images = [val_sampler.crop(i).numpy() for i in range(val_tasks)]  # round-robin over held-back series
         configs = {w: replace(config, hidden=w) for w in widths}
         learners = {w: Learner(c) for w, c in configs.items()}
         randoms = {w: list(random_init(ARCH, c).params) for w, c in configs.items()}
