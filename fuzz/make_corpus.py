@@ -1,8 +1,8 @@
 """Rebuild the fuzzing seed corpus (fuzz/corpus/*.minr): small real files of every kind the reader handles.
 
 Tiny crops of the shared sample data, tiny fits, so the files stay a few kilobytes and decode fast:
-lossy seed (a 2-frame 12-bit stack with DICOM metadata and a source hash), lossless without an INR
-(8-bit), lossless signed 16-bit, and near-lossless (δ = 2) on top of a seed INR. Run from the
+lossy seed (a 2-frame 12-bit stack with DICOM metadata and a source hash), lossy grid (8-bit),
+lossless without an INR (8-bit), lossless signed 16-bit, and near-lossless (δ = 2) on top of a seed INR. Run from the
 repository root: ``python fuzz/make_corpus.py``.
 """
 
@@ -24,7 +24,7 @@ from medinr.residual import encode_near_lossless
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CORPUS = Path(__file__).resolve().parent / "corpus"
-TINY = {"preset": "fast", "fit_steps": 20, "fit_qat_steps": 2}
+TINY = {"arch": "seed", "preset": "fast", "fit_steps": 20, "fit_qat_steps": 2}
 
 
 def _inr_file(image: medinr.MedicalImage, max_error: int) -> bytes:
@@ -46,6 +46,8 @@ def main() -> None:
     signed = cine.with_pixels((cine.pixels[120:136, 120:136].astype(np.int32) - 300).astype(np.int16))
     files = {
         "seed_lossy_mr_2fr_meta_hash.minr": medinr.encode(stack, keep_metadata=True, source_hash=True, **TINY),
+        "grid_lossy_cxr_8bit.minr": medinr.encode(np.ascontiguousarray(cxr.pixels[200:232, 200:232]), arch="grid",
+                                                  preset="fast", grid_steps=20),
         "lossless_cxr_8bit_hash.minr": medinr.encode(np.ascontiguousarray(cxr.pixels[200:224, 200:224]),
                                                      max_error=0, inr_bpps=(), source_hash=True),
         "lossless_signed_16bit.minr": medinr.encode(signed, max_error=0, inr_bpps=()),

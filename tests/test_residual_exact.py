@@ -42,7 +42,7 @@ def test_own_transcendentals_are_accurate() -> None:
 
 def test_exact_prediction_matches_the_torch_decoder(shared_data) -> None:
     image = medinr.read(shared_data / "cxr" / "test" / "txv_512_00000001_000.png").pixels[200:240, 200:240]
-    data = medinr.encode(np.ascontiguousarray(image), preset="fast", fit_steps=30, fit_qat_steps=2)
+    data = medinr.encode(np.ascontiguousarray(image), arch="seed", preset="fast", fit_steps=30, fit_qat_steps=2)
     exact = _prediction(data)
     torch_decoded = medinr.decode(data).pixels.astype(np.int64)
     assert np.abs(exact - torch_decoded).max() <= 1
