@@ -30,6 +30,7 @@ WRITABLE = {
     ".npy": {"u8", "u16", "i16", "f64", "stack"},
     ".nii": {"u8", "u16", "i16", "f64", "stack"},
     ".nii.gz": {"u8", "u16", "i16", "f64", "stack"},
+    ".mkv": {"u8", "u16", "i16", "stack"},  # lossless FFV1 through ffmpeg; no float video
 }
 
 
