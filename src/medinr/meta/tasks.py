@@ -110,7 +110,9 @@ def load_sources(paths: list[Path]) -> tuple[list[Source], list[str]]:
         frames, volume = [], False
         for file in files:
             try:
-                image = read(file)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # per-file DICOM value warnings are noise here
+                    image = read(file)
             except InputError as exc:
                 notes.append(str(exc))
                 continue
