@@ -3,6 +3,7 @@ a stream made with another init."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,14 @@ def test_stream_refuses_to_decode_with_another_init(init_dir: Path, shared_data:
     _install(init_dir, _meta_file(shift=0.02))  # same name, other parameters
     with pytest.raises(InitError, match="differs from the one this file was encoded with"):
         decode(data)
+
+
+@pytest.mark.parametrize("modality", ["cxr", "mri", "cine"])
+def test_shipped_inits_serve_the_default_width(modality: str) -> None:
+    from medinr.meta.evaluate import default_seed_config
+
+    config = replace(default_seed_config(), scales=8)
+    init = get_arch("seed").default_init(config, modality)
+    assert init.name == {"cxr": "seed-cxr", "mri": "seed-mri", "cine": "seed-mri"}[modality]
+    assert all(torch.isfinite(p).all() for p in init.params)
+    assert inits.installed_inits()[init.name]["command"].startswith("nice -n 10 python -m medinr.meta.ship")
