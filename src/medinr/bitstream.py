@@ -21,6 +21,7 @@ from enum import IntEnum
 from typing import Any
 
 from medinr.errors import BitstreamError
+from medinr.varint import read_uvarint, write_uvarint
 
 MAGIC = b"MINR"
 FORMAT_MAJOR = 1
@@ -146,16 +147,6 @@ class Header:
         return (self.height, self.width) if self.frames == 1 else (self.frames, self.height, self.width)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 @dataclass
 class Container:
     """A parsed stream: the header and the other sections in order, as ``(tag, payload)``."""
@@ -171,7 +162,7 @@ def write_container(header: Header, sections: list[tuple[Tag, bytes]]) -> bytes:
     """Serialise a header and sections into a complete ``.minr`` byte string."""
     out = bytearray(MAGIC + bytes([FORMAT_MAJOR, FORMAT_MINOR]))
     for tag, payload in [(Tag.HEADER, header.to_bytes()), *sections, (Tag.END, b"")]:
-        chunk = bytes([int(tag)]) + _varint(len(payload)) + payload
+        chunk = bytes([int(tag)]) + write_uvarint(len(payload)) + payload
         out += chunk + struct.pack("<I", zlib.crc32(chunk))
     return bytes(out)
 
@@ -197,18 +188,7 @@ def read_container(data: bytes) -> Container:
             raise BitstreamError("truncated file (end marker missing)")
         tag_value = data[pos]
         pos += 1
-        length, shift = 0, 0
-        while True:
-            if pos >= len(data):
-                raise BitstreamError("truncated file (inside a section length)")
-            byte = data[pos]
-            pos += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-            if shift > 35:
-                raise BitstreamError("corrupted section length")
+        length, pos = read_uvarint(data, pos, "file (inside a section length)", max_bits=35)
         end = pos + length
         if end + 4 > len(data):
             raise BitstreamError("truncated file (a section is cut short)")
