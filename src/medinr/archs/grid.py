@@ -37,6 +37,7 @@ from medinr.varint import read_svarint, write_svarint
 from medinr.entropy.context import MAX_ABS_LATENT, decode_levels, encode_levels
 from medinr.errors import BitstreamError
 from medinr.meta.inits import Init, load_init
+from medinr.models import with_params
 from medinr.models.grid import GridConfig, GridModel, upsample
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, quantize, step_indices
@@ -82,11 +83,7 @@ def _groups(params: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def _model_from(config: GridConfig, params: list[torch.Tensor]) -> GridModel:
-    model = GridModel(config)
-    with torch.no_grad():
-        for p, value in zip(model.parameters(), params):
-            p.copy_(value.reshape(p.shape))
-    return model
+    return with_params(GridModel(config), params)
 
 
 def _synthesize_exact(model: GridModel, levels: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:

@@ -20,6 +20,7 @@ from medinr.entropy import decode_tensors, encode_tensors
 from medinr.errors import BitstreamError
 from medinr.fit import FrameFitter, predict
 from medinr.meta.inits import Init, load_init, modality_init
+from medinr.models import with_params
 from medinr.models.seed import SeedConfig, SeedINR
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, fisher_information, quantize, step_indices
@@ -40,11 +41,7 @@ def param_count(config: SeedConfig) -> int:
 
 
 def _model_from(config: SeedConfig, params: list[torch.Tensor]) -> SeedINR:
-    model = SeedINR(config)
-    with torch.no_grad():
-        for p, value in zip(model.parameters(), params):
-            p.copy_(value)
-    return model
+    return with_params(SeedINR(config), params)
 
 
 def reconstruct(payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,

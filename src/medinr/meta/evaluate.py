@@ -20,6 +20,7 @@ import torch
 from medinr.config import EncoderConfig
 from medinr.fit import FitConfig, FrameFitter, predict, psnr_normalised
 from medinr.meta.inits import InitFile, random_init
+from medinr.models import with_params
 from medinr.models.seed import SeedConfig, SeedINR
 
 STEP_GRID = (25, 50, 100, 200, 500, 1000)
@@ -34,11 +35,7 @@ def default_seed_config() -> SeedConfig:
 
 def model_with(config: SeedConfig, params: Sequence[torch.Tensor]) -> SeedINR:
     """A seed network of ``config`` holding copies of ``params`` (``parameters()`` order)."""
-    model = SeedINR(config)
-    with torch.no_grad():
-        for p, value in zip(model.parameters(), params):
-            p.copy_(value)
-    return model
+    return with_params(SeedINR(config), params)
 
 
 def fit_psnr(image: np.ndarray, config: SeedConfig, params: Sequence[torch.Tensor], steps: int,

@@ -3,8 +3,11 @@ and an ``nn.Module`` whose ``forward(index, sizes)`` returns per-scale contribut
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import torch
 
 from torch import nn
 
@@ -19,6 +22,14 @@ class Architecture:
 
 
 ARCHITECTURES: dict[str, Architecture] = {"seed": Architecture("seed", SeedConfig, SeedINR)}
+
+
+def with_params(model: nn.Module, params: Sequence[torch.Tensor]) -> nn.Module:
+    """``model`` holding copies of ``params`` (in ``parameters()`` order); the one place a decoder loads weights."""
+    with torch.no_grad():
+        for p, value in zip(model.parameters(), params):
+            p.copy_(value.reshape(p.shape))
+    return model
 
 
 def build_model(arch: str, config: Any) -> nn.Module:
