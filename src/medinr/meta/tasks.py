@@ -79,9 +79,10 @@ def _dicom_series_uid(file: Path) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # e.g. UIDs with leading zeros (Sunnybrook)
             ds = pydicom.dcmread(file, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            uid = ds.get("SeriesInstanceUID")  # values are decoded (and validated) on access
     except (OSError, pydicom.errors.InvalidDicomError):
         return None
-    return ds.get("SeriesInstanceUID")
+    return None if uid is None else str(uid)
 
 
 def find_series(paths: list[Path]) -> dict[str, list[Path]]:
