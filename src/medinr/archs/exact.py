@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from medinr.entropy import decode_tensors
+from medinr.archs.seed import parse_payload
 from medinr.errors import BitstreamError
 from medinr.meta.inits import Init
 from medinr.models.seed import SeedConfig
@@ -120,12 +120,7 @@ def _activation(config: SeedConfig) -> Callable[[np.ndarray], np.ndarray]:
 
 def seed_parameters(payload: bytes, init: Init) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Dequantised float64 weights and biases of a seed frame payload (the model's parameter order)."""
-    groups = [p.shape[0] for p in init.params]
-    n_idx = sum(groups)
-    if len(payload) < n_idx:
-        raise BitstreamError("truncated frame payload (quantisation steps)")
-    idx = np.split(np.frombuffer(payload[:n_idx], dtype=np.uint8), np.cumsum(groups)[:-1])
-    symbols = decode_tensors(payload[n_idx:], [p.numel() for p in init.params])
+    symbols, idx = parse_payload(payload, init)
     params = []
     for p0, sym, step in zip(init.params, symbols, idx):
         base = p0.detach().numpy().astype(np.float64)

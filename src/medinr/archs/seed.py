@@ -44,16 +44,20 @@ def _model_from(config: SeedConfig, params: list[torch.Tensor]) -> SeedINR:
     return with_params(SeedINR(config), params)
 
 
-def reconstruct(payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
-                shape: tuple[int, int]) -> np.ndarray:
-    """The decoder's path for one frame: payload -> parameters -> prediction -> stored values."""
+def parse_payload(payload: bytes, init: Init) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A seed payload's entropy-decoded symbols and per-slice step indices, one of each per init tensor."""
     groups = [p.shape[0] for p in init.params]
     n_idx = sum(groups)
     if len(payload) < n_idx:
         raise BitstreamError("truncated frame payload (quantisation steps)")
-    flat = np.frombuffer(payload[:n_idx], dtype=np.uint8)
-    idx = np.split(flat, np.cumsum(groups)[:-1])
-    symbols = decode_tensors(payload[n_idx:], [p.numel() for p in init.params])
+    idx = np.split(np.frombuffer(payload[:n_idx], dtype=np.uint8), np.cumsum(groups)[:-1])
+    return decode_tensors(payload[n_idx:], [p.numel() for p in init.params]), idx
+
+
+def reconstruct(payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
+                shape: tuple[int, int]) -> np.ndarray:
+    """The decoder's path for one frame: payload -> parameters -> prediction -> stored values."""
+    symbols, idx = parse_payload(payload, init)
     model = _model_from(config, dequantize(symbols, init.params, idx))
     return norm.inverse(predict(model, *shape), dtype)
 

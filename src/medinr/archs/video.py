@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from medinr.archs import ArchCodec, ProgressFn, register
-from medinr.archs.seed import _model_from, _Quantiser, param_count
+from medinr.archs.seed import _model_from, _Quantiser, param_count, parse_payload
 from medinr.config import EncoderConfig
-from medinr.entropy import decode_tensors
 from medinr.errors import BitstreamError, InputError
 from medinr.meta.inits import Init, load_init, modality_init
 from medinr.metrics import psnr
@@ -46,12 +45,7 @@ REFINE_SEARCH = 16
 
 def _prediction(base: bytes, config: SeedConfig, init: Init, shape: tuple[int, int, int]) -> np.ndarray:
     """Normalised (T, H, W) prediction of a ``seed`` payload (step indices + entropy-coded symbols)."""
-    groups = [p.shape[0] for p in init.params]
-    n_idx = sum(groups)
-    if len(base) < n_idx:
-        raise BitstreamError("truncated video payload (quantisation steps)")
-    idx = np.split(np.frombuffer(base[:n_idx], dtype=np.uint8), np.cumsum(groups)[:-1])
-    symbols = decode_tensors(base[n_idx:], [p.numel() for p in init.params])
+    symbols, idx = parse_payload(base, init)
     return predict_grid(_model_from(config, dequantize(symbols, init.params, idx)), tuple(shape))
 
 
