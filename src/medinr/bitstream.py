@@ -5,27 +5,44 @@ Layout (all integers little-endian)::
     b"MINR" | major u8 | minor u8 | section* | END section
     section = tag u8 | length varint | payload | crc32(tag, length, payload) u32
 
-The first section is always the header (:class:`Header`, typed fields in a fixed order); every
-other section is opaque to this module. Readers reject a wrong magic, an unknown major version,
-a bad CRC, a missing END section (truncation) and trailing garbage, each with a clear
-:class:`~medinr.errors.BitstreamError`.
+The first section is always the header (:class:`Header`, typed fields in a fixed order); the other
+sections are opaque to this module except TIMING (below). Readers reject a wrong magic, an unknown
+major version, a bad CRC, a missing END section (truncation), a section newer than the file's minor
+version and trailing garbage, each with a clear :class:`~medinr.errors.BitstreamError`.
+
+Versions: 1.0 holds HEADER, FRAME and METADATA; 1.1 adds RESIDUAL and HASH; 1.2 adds TIMING. A writer
+stamps the lowest minor version that knows every section it wrote (1.1 at least), so a file without
+TIMING (every 2D image) is byte for byte what a 1.1 writer made, and a 1.1 reader refuses a file with
+TIMING by its version ("a newer file needs a newer medinr") rather than by an unknown tag.
+
+TIMING (optional, sequences of 2 frames or more): the frame times in ms as integer microseconds
+(1 µs resolution; DICOM TriggerTime, FrameTime and NIfTI pixdim[4] in ms with up to 3 decimals
+survive exactly)::
+
+    mode u8 | t0 svarint | (mode 0: step svarint) or (mode 1: frames - 1 deltas, svarint each)
+
+mode 0 is a constant frame interval (one value whatever the frame count), mode 1 a per-frame delta
+list; svarint is zig-zag LEB128 (:mod:`medinr.varint`). The encoder writes it whenever the source has
+frame times, also without METADATA (timing is not patient data).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any
 
 from medinr.errors import BitstreamError
-from medinr.varint import read_uvarint, write_uvarint
+from medinr.varint import read_svarint, read_uvarint, write_svarint, write_uvarint
 
 MAGIC = b"MINR"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1  # 1.1 adds the RESIDUAL and HASH sections
+FORMAT_MINOR = 2  # 1.1 adds the RESIDUAL and HASH sections, 1.2 the TIMING section
 #: Hard caps so that a forged header can never make a decoder allocate without bound.
 MAX_SIDE = 65535
 MAX_FRAMES = 4096
@@ -43,6 +60,17 @@ class Tag(IntEnum):
     RESIDUAL = 4
     #: SHA-256 of the source pixels (:mod:`medinr.verify`), format 1.1
     HASH = 5
+    #: frame times of a sequence (:func:`timing_section`), format 1.2
+    TIMING = 6
+
+
+#: minor format version that introduced a section (sections not listed are 1.0); files are stamped 1.1 at least
+SECTION_MINOR = {Tag.RESIDUAL: 1, Tag.HASH: 1, Tag.TIMING: 2}
+_BASE_MINOR = 1
+#: frame times are stored in integer microseconds
+TIMING_UNITS_PER_MS = 1000
+#: largest |time| the TIMING section holds (about 12 days in µs), so decoded times stay exact floats
+MAX_TIMING_US = 2**40
 
 
 DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
@@ -159,8 +187,10 @@ class Container:
 
 
 def write_container(header: Header, sections: list[tuple[Tag, bytes]]) -> bytes:
-    """Serialise a header and sections into a complete ``.minr`` byte string."""
-    out = bytearray(MAGIC + bytes([FORMAT_MAJOR, FORMAT_MINOR]))
+    """Serialise a header and sections into a complete ``.minr`` byte string (stamped with the lowest minor
+    version that knows every section in it)."""
+    minor = max([_BASE_MINOR, *(SECTION_MINOR.get(tag, 0) for tag, _ in sections)])
+    out = bytearray(MAGIC + bytes([FORMAT_MAJOR, minor]))
     for tag, payload in [(Tag.HEADER, header.to_bytes()), *sections, (Tag.END, b"")]:
         chunk = bytes([int(tag)]) + write_uvarint(len(payload)) + payload
         out += chunk + struct.pack("<I", zlib.crc32(chunk))
@@ -203,6 +233,8 @@ def read_container(data: bytes) -> Container:
         pos = end + 4
         if tag == Tag.END:
             break
+        if SECTION_MINOR.get(tag, 0) > minor:
+            raise BitstreamError(f"corrupted file ({tag.name} section in a format {major}.{minor} file)")
         if header is None:
             if tag != Tag.HEADER:
                 raise BitstreamError("corrupted file (first section is not the header)")
@@ -214,3 +246,42 @@ def read_container(data: bytes) -> Container:
     if pos != len(data):
         raise BitstreamError(f"corrupted file ({len(data) - pos} unexpected bytes after the end marker)")
     return Container(header, sections)
+
+
+def timing_section(times: Sequence[float]) -> bytes:
+    """TIMING payload of frame times in ms (see the module docstring): one interval when they are evenly
+    spaced at 1 µs resolution, else per-frame deltas."""
+    scaled = [float(t) * TIMING_UNITS_PER_MS for t in times]
+    us = [round(v) for v in scaled] if all(math.isfinite(v) for v in scaled) else []
+    if len(us) < 2 or any(abs(v) >= MAX_TIMING_US for v in us):
+        raise ValueError(f"frame times must be 2 or more finite values below {MAX_TIMING_US} µs")
+    deltas = [b - a for a, b in itertools.pairwise(us)]
+    if len(set(deltas)) == 1:
+        return bytes([0]) + write_svarint(us[0]) + write_svarint(deltas[0])
+    return bytes([1]) + write_svarint(us[0]) + b"".join(write_svarint(d) for d in deltas)
+
+
+def read_timing(payload: bytes, frames: int) -> tuple[float, ...]:
+    """Frame times in ms of a TIMING payload for ``frames`` frames; BitstreamError when it is malformed."""
+    what = "timing section"
+    if not payload or payload[0] > 1:
+        raise BitstreamError("corrupted timing section (unknown mode)")
+    if frames < 2:
+        raise BitstreamError(f"corrupted file (timing section for a {frames}-frame image)")
+    t0, pos = read_svarint(payload, 1, what)
+    if payload[0] == 0:
+        step, pos = read_svarint(payload, pos, what)
+        deltas = [step] * (frames - 1)
+    else:
+        deltas = []
+        for _ in range(frames - 1):
+            delta, pos = read_svarint(payload, pos, what)
+            deltas.append(delta)
+    if pos != len(payload):
+        raise BitstreamError("corrupted timing section (unexpected trailing bytes)")
+    us = [t0]
+    for delta in deltas:
+        us.append(us[-1] + delta)
+    if any(abs(v) >= MAX_TIMING_US for v in us):
+        raise BitstreamError("corrupted timing section (time out of range)")
+    return tuple(v / TIMING_UNITS_PER_MS for v in us)

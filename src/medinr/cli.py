@@ -168,6 +168,10 @@ def info(input_path: Path, as_json: bool) -> None:
     if as_json:
         _print_json(details)
         return
+    if "fps" in details:  # a sequence: say the rate and where it comes from
+        rate = f"{details['fps']:.4g} fps"
+        details["fps"] = rate + (" assumed (the file holds no frame times)" if details.pop("fps_assumed") else "")
+        details["mbps"] = f"{details['mbps']:.4g} Mbps at {rate}"
     for key, value in details.items():
         click.echo(f"{key:>22}: {value}")
 

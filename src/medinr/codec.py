@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from medinr.archs import ARCH_CODECS, ArchCodec, ProgressFn, get_arch
-from medinr.bitstream import Container, Header, Tag, read_container, write_container
+from medinr.bitstream import Container, Header, Tag, read_container, read_timing, timing_section, write_container
 from medinr.config import preset_config, resolve_arch
 from medinr.errors import BitstreamError, InputError, MedinrError, RateControlError
 from medinr.io.common import make_image
@@ -101,6 +101,18 @@ def _metadata_section(image: MedicalImage) -> bytes | None:
     return zlib.compress(buffer.getvalue(), 9)
 
 
+def _timing_sections(image: MedicalImage) -> list[tuple[Tag, bytes]]:
+    """The TIMING section when the source is a sequence with one time per frame (kept without metadata too:
+    timing is not patient data); none for still images, so their streams stay format 1.1."""
+    times = image.frame_times
+    if image.frames < 2 or times is None or len(times) != image.frames:
+        return []
+    try:
+        return [(Tag.TIMING, timing_section(times))]
+    except ValueError as exc:
+        raise InputError(f"cannot store the frame times: {exc}") from None
+
+
 def validate_targets(bpp: float | None, psnr: float | None, modality: str = "auto") -> None:
     """Refuse impossible or contradictory targets before any work starts."""
     if bpp is not None and psnr is not None:
@@ -142,6 +154,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     norm = Normalisation.of(frames)
     metadata = _metadata_section(image) if keep_metadata else None
     extra = [(Tag.METADATA, metadata)] if metadata else []
+    extra += _timing_sections(image)
     target = RateTarget.from_args(bpp, psnr)
     if source_hash:
         from medinr.verify import hash_section
@@ -247,8 +260,17 @@ def _image_from(container: Container, pixels: np.ndarray) -> MedicalImage:
         metadata["dicom"] = _read_metadata(meta[0])
     return MedicalImage(pixels, bits_stored=header.bits_stored, signed=header.signed,
                         photometric=header.photometric, modality=metadata["dicom"].get("Modality")
-                        if metadata else None, rescale_slope=header.rescale_slope,
+                        if metadata else None, frame_times=_frame_times(container),
+                        rescale_slope=header.rescale_slope,
                         rescale_intercept=header.rescale_intercept, source_format="minr", metadata=metadata)
+
+
+def _frame_times(container: Container) -> tuple[float, ...] | None:
+    """Frame times in ms from the TIMING section (None when the file has none, e.g. format 1.1)."""
+    timing = container.payloads(Tag.TIMING)
+    if len(timing) > 1:
+        raise BitstreamError(f"corrupted file ({len(timing)} timing sections)")
+    return read_timing(timing[0], container.header.frames) if timing else None
 
 
 def _read_metadata(payload: bytes) -> Any:
@@ -279,8 +301,21 @@ def describe(data: bytes) -> dict[str, Any]:
         "compression_ratio": pixels * h.bits_stored / (8 * len(data)),
         "frame_payload_bytes": frame_bytes, "metadata_bytes": meta_bytes,
         "bpp_without_metadata": 8 * (len(data) - meta_bytes) / pixels,
-        **_integrity_facts(container),
+        **_integrity_facts(container), **_timing_facts(container, len(data)),
     }
+
+
+def _timing_facts(container: Container, file_bytes: int) -> dict[str, Any]:
+    """Frames, frame rate (fps; :data:`~medinr.io.sequence.DEFAULT_FPS` assumed without a TIMING section) and
+    the stream's Mbps at that rate, for ``medinr info``; frames only for a still image."""
+    from medinr.io.sequence import rate_of
+    from medinr.video.metrics import mbps
+
+    frames = container.header.frames
+    if frames < 2:
+        return {"frames": frames}
+    fps, known = rate_of(_frame_times(container))
+    return {"frames": frames, "fps": fps, "fps_assumed": not known, "mbps": mbps(file_bytes, frames, fps)}
 
 
 def _integrity_facts(container: Container) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""seed-video on a tiny real cine clip: round trip through the real container, single-frame refusal,
-corrupted streams, and the temporal-consistency term (zero on a static sequence, positive on flicker)."""
+"""seed-video on a tiny real cine clip: round trip through the real container (frame times included, and
+kept by every sequence writer), single-frame refusal, corrupted streams, and the temporal-consistency term
+(zero on a static sequence, positive on flicker)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,21 @@ def test_round_trip_decodes_what_the_encoder_measured(clip: object, coded: objec
     assert info["arch"] == "seed-video" and info["config"]["coord_dims"] == 3
     assert len(info["frame_payload_bytes"]) == 1  # one representation for the whole sequence
     assert coded.metrics["psnr"] > 15  # 30 steps: far from converged, but clearly fitted
+
+
+@pytest.mark.parametrize("name", ["series", "multi.dcm", "seq.nii.gz",
+                                  pytest.param("video.mkv", marks=pytest.mark.skipif(
+                                      shutil.which("ffmpeg") is None, reason="Debian's ffmpeg is not installed"))])
+def test_decoded_sequence_keeps_its_frame_times_in_every_writer(clip: object, coded: object, tmp_path: Path,
+                                                                name: str) -> None:
+    from medinr.io.sequence import read_sequence, write_sequence
+
+    decoded = decode(coded.data)  # no METADATA section (not kept by default): the times come from TIMING
+    assert decoded.metadata == {} and decoded.frame_times == clip.frame_times == (0.0, 37.5, 75.0, 112.5)
+    write_sequence(decoded, tmp_path / name)
+    back = read_sequence(tmp_path / name)
+    np.testing.assert_array_equal(back.pixels, decoded.pixels)
+    np.testing.assert_allclose(back.frame_times, clip.frame_times)
 
 
 def test_single_frame_refused(clip: object) -> None:

@@ -1,5 +1,5 @@
 """Sequence I/O on real cine MRI frames: DICOM series folders (order, timing, refusals), round trips of
-every sequence format, and the single-frame refusal."""
+every sequence format, the single-frame refusal, and frame times through the codec (TIMING section)."""
 
 from __future__ import annotations
 
@@ -175,3 +175,51 @@ def test_colour_echo_read_as_luma(shared_data: Path, tmp_path: Path) -> None:
     back = read_sequence(tmp_path / "echo.dcm")
     np.testing.assert_array_equal(back.pixels, clip.pixels)
     assert back.photometric == "MONOCHROME2" and back.frame_times == pytest.approx(clip.frame_times)
+
+
+FRAME_CODEC = {"arch": "seed", "preset": "fast", "fit_steps": 10, "fit_qat_steps": 0, "default_width": 8,
+               "threads": 1}
+
+
+def _small_stack(cine: object, times: tuple[float, ...] | None) -> object:
+    from medinr.io.common import make_image
+
+    return make_image(np.ascontiguousarray(cine.pixels[:4, :16, :16]), source_format="npy", frame_times=times)
+
+
+@pytest.mark.parametrize("times", [(0.0, 33.25, 70.125, 100.001), (10.0, 50.0, 90.0, 130.0)])
+def test_frame_times_survive_encode_and_decode(cine: object, times: tuple[float, ...]) -> None:
+    from medinr.codec import decode, describe, encode
+
+    data = encode(_small_stack(cine, times), **FRAME_CODEC)
+    assert data[4:6] == bytes([1, 2])
+    assert decode(data).frame_times == pytest.approx(times, abs=5e-4)
+    info = describe(data)
+    fps = 3000.0 / (times[-1] - times[0])
+    assert info["frames"] == 4 and not info["fps_assumed"] and info["fps"] == pytest.approx(fps, rel=1e-5)
+    assert info["mbps"] == pytest.approx(8 * len(data) * fps / 4 / 1e6, rel=1e-5)
+
+
+def test_sequence_without_times_stays_format_1_1_and_info_says_the_rate_is_assumed(cine: object,
+                                                                                   tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from medinr.cli import main
+    from medinr.codec import decode, encode
+
+    data = encode(_small_stack(cine, None), **FRAME_CODEC)
+    assert data[4:6] == bytes([1, 1]) and decode(data).frame_times is None
+    (tmp_path / "s.minr").write_bytes(data)
+    out = CliRunner().invoke(main, ["info", str(tmp_path / "s.minr")]).output
+    assert "30 fps assumed" in out and f"{8 * len(data) * 30 / 4 / 1e6:.4g} Mbps at 30 fps" in out
+
+
+def test_info_shows_the_rate_of_a_timed_sequence(cine: object, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from medinr.cli import main
+    from medinr.codec import encode
+
+    (tmp_path / "s.minr").write_bytes(encode(_small_stack(cine, cine.frame_times[:4]), **FRAME_CODEC))
+    out = CliRunner().invoke(main, ["info", str(tmp_path / "s.minr")]).output
+    assert "26.67 fps\n" in out and "Mbps at 26.67 fps" in out and "assumed" not in out

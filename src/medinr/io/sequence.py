@@ -49,7 +49,11 @@ def require_sequence(image: MedicalImage, what: str = "this operation") -> None:
 
 def frame_rate(image: MedicalImage) -> tuple[float, bool]:
     """Frames per second from the frame times, and whether they were known (else :data:`DEFAULT_FPS`)."""
-    times = image.frame_times
+    return rate_of(image.frame_times)
+
+
+def rate_of(times: tuple[float, ...] | None) -> tuple[float, bool]:
+    """Frames per second of frame times in ms (mean interval), and whether known (else :data:`DEFAULT_FPS`)."""
     if times is None or len(times) < 2 or times[-1] <= times[0]:
         return DEFAULT_FPS, False
     return 1000.0 * (len(times) - 1) / (times[-1] - times[0]), True
