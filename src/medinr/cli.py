@@ -210,16 +210,25 @@ def _floats(text: str) -> list[float]:
 @click.argument("specs", nargs=-1, required=True, metavar="DATA...")
 @click.option("--codecs", default="medinr,jpeg2000,jpegxl,jpeg", show_default=True,
               help="Comma-separated: medinr, medinr:ARCH[:PRESET] (e.g. medinr:grid:fast), jpeg, jpeg2000, htj2k, "
-                   "jpegls, jpegxl, avif, spiht, coin.")
+                   "jpegls, jpegxl, avif, spiht, coin; for sequences x264, x265 (veryslow), x264-medium, "
+                   "x265-medium, jpeg2000-frames, nerv, medinr:seed-video[:PRESET].")
 @click.option("--bpps", default=None, help="medinr target bpps [default 0.25,0.5,1,2; quick 0.25,1].")
 @click.option("--preset", type=click.Choice(PRESETS), default=None, help="Preset of plain 'medinr' [default fast].")
 @click.option("--arch", type=str, default=None, help="Architecture of plain 'medinr' (default: the preset's).")
 @click.option("--fit-steps", type=int, default=None, help="Override medinr's fitting steps (seed and grid).")
 @click.option("--coin-steps", type=int, default=None, help="COIN fitting steps [default 2000; quick 500].")
 @click.option("--anchor", default="jpeg2000", show_default=True, help="BD-rate anchor codec.")
-@click.option("--frames", type=click.Choice(["sample", "all", "stack"]), default="sample", show_default=True,
+@click.option("--frames", type=click.Choice(["sample", "all", "stack", "sequence"]), default="sample",
+              show_default=True,
               help="Volumes, multi-frame files, cine folders: 3 evenly spaced slices of the middle 60 %, every "
-                   "slice, or the whole stack as one image.")
+                   "slice, the whole stack as one image, or as one sequence (video). With a video codec in "
+                   "--codecs, DICOM-series folders (cine-test) and video files are sequences under every rule.")
+@click.option("--seq-frames", type=int, default=None, help="Sequences: first N frames only [quick: 10].")
+@click.option("--seq-crop", type=int, default=None, help="Sequences: centre crop N x N [default --crop; quick: 128].")
+@click.option("--seq-bpps", default=None, help="Sequences: medinr target bpps [default --bpps; quick 0.1,0.3,1].")
+@click.option("--video-anchors", default=None,
+              help="Sequences: BD-rate anchors, those among the codecs [default x265-veryslow,jpeg2000-frames].")
+@click.option("--nerv-steps", type=int, default=None, help="NeRV fitting steps [default 600; quick 300].")
 @click.option("--slice", "slice_spec", default=None, help="AXIS:INDEX: this one slice of every volume instead.")
 @click.option("--resize", type=int, default=None, help="Downscale so the longer side is N px (before --crop).")
 @click.option("--crop", type=int, default=None, help="Centre-crop every image to N x N [quick: 256].")
@@ -231,20 +240,27 @@ def _floats(text: str) -> list[float]:
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("results.json"), show_default=True)
 @click.option("--quiet", is_flag=True)
 def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | None, arch: str | None,
-          fit_steps: int | None, coin_steps: int | None, anchor: str, frames: str, slice_spec: str | None,
-          resize: int | None, crop: int | None, rate_points: int | None, quick: bool, jobs: int, threads: int | None,
-          resume: bool, out: Path, quiet: bool) -> None:
+          fit_steps: int | None, coin_steps: int | None, anchor: str, frames: str, seq_frames: int | None,
+          seq_crop: int | None, seq_bpps: str | None, video_anchors: str | None, nerv_steps: int | None,
+          slice_spec: str | None, resize: int | None, crop: int | None, rate_points: int | None, quick: bool, jobs: int,
+          threads: int | None, resume: bool, out: Path, quiet: bool) -> None:
     """Compare codecs on DATA: named sets (cxr-test, mri-test, cine-test, cxr-train, ...), folders, globs, files.
 
     Writes results JSON (CompressAI-style results per codec and data set, per-image records, BD-rate and
-    BD-PSNR against the anchor); `medinr report` turns it into an HTML page.
+    BD-PSNR against the anchor; sequences also in Mbps, per-frame quality, flicker, against x265 veryslow
+    and per-frame JPEG 2000); `medinr report` turns it into an HTML page.
     """
     from medinr.bench.runner import make_config, run_bench
 
-    cfg = make_config(quick, codecs=[c.strip() for c in codecs.split(",") if c.strip()],
-                      medinr_bpps=_floats(bpps) if bpps else None, preset=preset, arch=arch, fit_steps=fit_steps,
-                      coin_steps=coin_steps, anchor=anchor, frames=frames, slice=slice_spec, resize=resize, crop=crop,
-                      rate_points=rate_points, jobs=jobs, threads=threads)
+    def names(text: str) -> list[str]:
+        return [c.strip() for c in text.split(",") if c.strip()]
+
+    cfg = make_config(quick, codecs=names(codecs), medinr_bpps=_floats(bpps) if bpps else None, preset=preset,
+                      arch=arch, fit_steps=fit_steps, coin_steps=coin_steps, anchor=anchor, frames=frames,
+                      sequence_frames=seq_frames, sequence_crop=seq_crop,
+                      sequence_bpps=_floats(seq_bpps) if seq_bpps else None, video_anchors=names(video_anchors) if video_anchors else None,
+                      nerv_steps=nerv_steps, slice=slice_spec, resize=resize, crop=crop, rate_points=rate_points,
+                      jobs=jobs, threads=threads)
     with _bench_progress(quiet) as progress:
         document = run_bench(list(specs), cfg, progress, out=out, resume=resume)
     if not quiet:

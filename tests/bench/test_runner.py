@@ -93,7 +93,8 @@ def test_codec_names_and_sweeps() -> None:
     for bad in (["liif"], ["coordnet"], ["jpeg9"], ["jpeg", "jpeg"]):
         with pytest.raises(MedinrError):
             runner.validate_config(make_config(codecs=bad, anchor=bad[0]))
-    points = sweep_points(Spiht(), 8, 3)
+    points = sweep_points(Spiht().sweep(8), 3)
     assert len(points) == 3 and points[0] == Spiht().sweep(8)[0] and points[-1] == Spiht().sweep(8)[-1]
+    assert make_config(codecs=["x265", "x264-medium"], anchor="x265").codecs == ["x265-veryslow", "x264-medium"]
     quick = make_config(quick=True, crop=128)
     assert quick.quick and quick.crop == 128 and quick.rate_points is None  # baselines keep every point

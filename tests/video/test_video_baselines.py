@@ -69,30 +69,6 @@ def test_video_report_rates_in_video_units(clip: np.ndarray) -> None:
     assert len(report["psnr_per_frame"]) == 4 and report["psnr"] == pytest.approx(report["psnr_mean_frames"])
 
 
-def test_video_bench_document(shared_data: Path, tmp_path: Path) -> None:
-    from medinr.io.sequence import write_sequence
-    from medinr.video.bench import flicker_at, run_video_bench
-
-    image = read(shared_data / "cine/train/SCD0000101_mid")
-    clip = image.with_pixels(np.ascontiguousarray(image.pixels[:4, 112:144, 112:144]))
-    clip.frame_times = image.frame_times[:4]
-    write_sequence(clip, tmp_path / "clip.dcm")
-    doc = run_video_bench([tmp_path / "clip.dcm"], ["seed-video", "jpeg2000-frames"], [2.0], preset="fast",
-                          anchors=("jpeg2000-frames",),
-                          options={"fit_steps": 20, "fit_qat_steps": 0, "threads": 1})
-    record = doc["sequences"][0]
-    assert record["shape"] == [4, 32, 32] and record["fps"] == pytest.approx(1000 / 37.5)
-    assert not record["fps_assumed"]
-    (point,) = record["points"]["seed-video"]
-    assert point["bpp"] == pytest.approx(2.0, rel=0.1) and point["frames"] == 4
-    assert set(doc["summary"]) == {"seed-video vs jpeg2000-frames"}
-    anchor = record["points"]["jpeg2000-frames"]
-    lo, hi = sorted(anchor, key=lambda p: p["bpp"])[-2:]  # the finest ratios: distinct sizes
-    middle = (lo["bpp"] * hi["bpp"]) ** 0.5
-    assert flicker_at(anchor, middle) == pytest.approx((lo["temporal_flicker"] + hi["temporal_flicker"]) / 2)
-    assert flicker_at(anchor, 1e-6) is None
-
-
 def test_nerv_round_trip_and_damage(clip: np.ndarray) -> None:
     from medinr.video.nerv import Nerv
 

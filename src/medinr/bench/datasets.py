@@ -6,8 +6,14 @@ glob or a file. Folders are walked; a folder holding only single-frame DICOM fil
 one sequence, its frames ordered by TriggerTime, then InstanceNumber, then file name (how the cine sets
 are stored). Volumes (NIfTI, multi-frame DICOM, 3D NumPy/TIFF/HDF5) and sequences become images by the
 ``frames`` rule: ``sample`` takes :data:`SAMPLE_COUNT` evenly spaced slices in the middle 60 % of the
-stack axis, ``all`` every slice, ``stack`` the whole ``(N, H, W)`` stack as one image. NIfTI slices are
-cut along the file's third axis (axial for the usual RAS/LAS storage order).
+stack axis, ``all`` every slice, ``stack`` the whole ``(N, H, W)`` stack as one image, ``sequence`` the whole
+stack as one *sequence* (benchmarked as video: rate in Mbps, per-frame quality, temporal flicker). NIfTI
+slices are cut along the file's third axis (axial for the usual RAS/LAS storage order).
+
+Sequences (:data:`SEQUENCE_TEXT`): under ``sequence`` every multi-frame source is one; under the other rules,
+DICOM-series folders (the cine sets) and video files are sequences when ``series_as_sequences`` is set (the
+runner sets it when a video codec is asked for), so ``medinr bench cine-test --codecs x265,...`` codes whole
+cine loops while the same set under image codecs alone is still sampled frame by frame.
 
 Items are small picklable records, so worker processes load their own pixels; resizing and cropping
 happen on load (:func:`load_item`) and are recorded by the runner.
@@ -26,6 +32,7 @@ import numpy as np
 from medinr.errors import InputError
 from medinr.io import SUPPORTED_READ_EXTENSIONS, read
 from medinr.io.image import MedicalImage
+from medinr.io.sequence import VIDEO_EXTENSIONS
 
 #: Environment variable naming the shared data folder (the one holding cxr/, mri/, cine/).
 DATA_ENV = "MEDINR_DATA"
@@ -33,24 +40,29 @@ DATA_ENV = "MEDINR_DATA"
 NAMED_SETS: dict[str, str] = {
     f"{kind}-{split}": f"{kind}/{split}" for kind in ("cxr", "mri", "cine") for split in ("test", "train")
 }
-FRAME_RULES = ("sample", "all", "stack")
+FRAME_RULES = ("sample", "all", "stack", "sequence")
 SAMPLE_COUNT = 3
 #: The ``sample`` rule's window: the middle 60 % of the stack axis.
 SAMPLE_SPAN = (0.2, 0.8)
 RULE_TEXT = (f"volumes, multi-frame files and sequences: 'sample' = {SAMPLE_COUNT} evenly spaced slices in the "
              f"middle {round(100 * (SAMPLE_SPAN[1] - SAMPLE_SPAN[0]))} % of the stack axis (NIfTI: the file's "
-             "third axis), 'all' = every slice, 'stack' = the whole stack as one image")
+             "third axis), 'all' = every slice, 'stack' = the whole stack as one image, 'sequence' = the whole "
+             "stack as one sequence")
+SEQUENCE_TEXT = ("sequences (coded and measured as video): every multi-frame source under --frames sequence; under "
+                 "the other rules, DICOM-series folders and video files whenever a video codec is among the codecs")
 
 
 @dataclass(frozen=True)
 class BenchItem:
     """One benchmark image: ``paths`` (one file, or a sequence's frames, stacked on load) and the
-    ``select`` slice spec ``AXIS:INDEX`` passed to :func:`medinr.io.read` (None: the whole file)."""
+    ``select`` slice spec ``AXIS:INDEX`` passed to :func:`medinr.io.read` (None: the whole file);
+    ``sequence``: benchmarked as a video (at least two frames)."""
 
     id: str
     dataset: str
     paths: tuple[str, ...]
     select: str | None = None
+    sequence: bool = False
 
 
 def default_data_root() -> Path:
@@ -74,7 +86,7 @@ def sample_indices(n: int, rule: str) -> list[int]:
     """Slice indices of an ``n``-slice stack under ``rule`` (``stack`` gives no indices: the whole stack)."""
     if rule not in FRAME_RULES:
         raise InputError(f"unknown frame rule {rule!r}: choose one of {', '.join(FRAME_RULES)}")
-    if rule == "stack":
+    if rule in ("stack", "sequence"):
         return []
     if rule == "all" or n <= SAMPLE_COUNT:
         return list(range(n))
@@ -113,12 +125,14 @@ def _stack_axis(path: Path) -> tuple[int, int]:
     return 0, read(path).frames  # TIFF, HDF5: read once to count
 
 
-def _file_items(path: Path, dataset: str, label: str, rule: str, slice_spec: str | None) -> list[BenchItem]:
+def _file_items(path: Path, dataset: str, label: str, rule: str, slice_spec: str | None,
+                series: bool) -> list[BenchItem]:
     if slice_spec is not None:
         return [BenchItem(f"{label}[{slice_spec}]", dataset, (str(path),), slice_spec)]
     axis, n = _stack_axis(path)
-    if n == 1 or rule == "stack":
-        return [BenchItem(label, dataset, (str(path),))]
+    sequence = rule == "sequence" or (series and path.name.lower().endswith(VIDEO_EXTENSIONS))
+    if n == 1 or rule == "stack" or sequence:
+        return [BenchItem(label, dataset, (str(path),), sequence=sequence and n > 1)]
     return [BenchItem(f"{label}[{axis}:{i}]", dataset, (str(path),), f"{axis}:{i}")
             for i in sample_indices(n, rule)]
 
@@ -148,28 +162,32 @@ def _sequence_frames(folder: Path) -> list[Path] | None:
     return _sequence_order(files)
 
 
-def _folder_items(folder: Path, dataset: str, label: str, rule: str, slice_spec: str | None) -> list[BenchItem]:
+def _folder_items(folder: Path, dataset: str, label: str, rule: str, slice_spec: str | None,
+                  series: bool) -> list[BenchItem]:
     frames = _sequence_frames(folder)
     if frames is not None:
-        if rule == "stack":
-            return [BenchItem(label, dataset, tuple(map(str, frames)))]
+        if rule in ("stack", "sequence") or series:
+            return [BenchItem(label, dataset, tuple(map(str, frames)), sequence=rule == "sequence" or series)]
         return [BenchItem(f"{label}[{i}]", dataset, (str(frames[i]),)) for i in sample_indices(len(frames), rule)]
     items: list[BenchItem] = []
     for entry in sorted(folder.iterdir()):
         child = f"{label}/{entry.name}"
         if entry.is_dir():
-            items += _folder_items(entry, dataset, child, rule, slice_spec)
+            items += _folder_items(entry, dataset, child, rule, slice_spec, series)
         elif entry.is_file() and not entry.name.startswith(".") and _is_image_file(entry):
-            items += _file_items(entry, dataset, child, rule, slice_spec)
+            items += _file_items(entry, dataset, child, rule, slice_spec, series)
     return items
 
 
-def resolve(specs: list[str], *, frames: str = "sample", slice_spec: str | None = None) -> list[BenchItem]:
+def resolve(specs: list[str], *, frames: str = "sample", slice_spec: str | None = None,
+            series_as_sequences: bool = False) -> list[BenchItem]:
     """Benchmark items for ``specs`` (named sets, folders, globs, files), in a stable order, no duplicates.
 
     ``frames`` is the rule for volumes and sequences (see the module doc); ``slice_spec`` (``AXIS:INDEX``)
-    instead takes that one slice of every file.
+    instead takes that one slice of every file. ``series_as_sequences``: DICOM-series folders and video files
+    are sequences whatever the rule (:data:`SEQUENCE_TEXT`).
     """
+    series = series_as_sequences and slice_spec is None
     if frames not in FRAME_RULES:
         raise InputError(f"unknown frame rule {frames!r}: choose one of {', '.join(FRAME_RULES)}")
     items: list[BenchItem] = []
@@ -178,19 +196,19 @@ def resolve(specs: list[str], *, frames: str = "sample", slice_spec: str | None 
             folder = data_root() / NAMED_SETS[spec]
             if not folder.is_dir():
                 raise InputError(f"named data set {spec!r}: folder {folder} is missing")
-            found = _folder_items(folder, spec, spec, frames, slice_spec)
+            found = _folder_items(folder, spec, spec, frames, slice_spec, series)
         elif Path(spec).is_dir():
-            found = _folder_items(Path(spec), Path(spec).name, Path(spec).name, frames, slice_spec)
+            found = _folder_items(Path(spec), Path(spec).name, Path(spec).name, frames, slice_spec, series)
         elif Path(spec).is_file():
-            found = _file_items(Path(spec), "files", Path(spec).name, frames, slice_spec)
+            found = _file_items(Path(spec), "files", Path(spec).name, frames, slice_spec, series)
         elif globlib.has_magic(spec):
             matches = [Path(p) for p in sorted(globlib.glob(spec, recursive=True))]
             found = []
             for match in matches:
                 if match.is_dir():
-                    found += _folder_items(match, spec, match.name, frames, slice_spec)
+                    found += _folder_items(match, spec, match.name, frames, slice_spec, series)
                 elif _is_image_file(match):
-                    found += _file_items(match, spec, match.name, frames, slice_spec)
+                    found += _file_items(match, spec, match.name, frames, slice_spec, series)
         else:
             raise InputError(f"{spec}: no such file or folder, and not a named data set "
                              f"({', '.join(NAMED_SETS)})")
@@ -230,9 +248,27 @@ def center_crop(image: MedicalImage, size: int | None) -> MedicalImage:
     return image.with_pixels(np.ascontiguousarray(image.pixels[..., top:top + size, left:left + size]))
 
 
-def load_item(item: BenchItem, *, resize: int | None = None, crop: int | None = None) -> MedicalImage:
-    """The item's pixels: read (a sequence's frames stacked), then resized (longer side), then centre-cropped."""
-    images = [read(p, slice=item.select) for p in item.paths]
+def first_frames(image: MedicalImage, count: int | None) -> MedicalImage:
+    """The first ``count`` frames of a stack, with their frame times (no-op for None or a shorter stack)."""
+    if not count or image.pixels.ndim != 3 or image.frames <= count:
+        return image
+    times = image.frame_times
+    cut = image.with_pixels(np.ascontiguousarray(image.pixels[:count]))
+    cut.frame_times = tuple(times[:count]) if times else None
+    return cut
+
+
+def load_item(item: BenchItem, *, resize: int | None = None, crop: int | None = None,
+              frames: int | None = None) -> MedicalImage:
+    """The item's pixels: read (a sequence's frames stacked; a one-file sequence through
+    :func:`medinr.io.sequence.read_sequence`, colour as luma), cut to its first ``frames`` frames (sequences
+    only), then resized (longer side), then centre-cropped."""
+    if item.sequence and len(item.paths) == 1:
+        from medinr.io.sequence import read_sequence
+
+        images = [read_sequence(item.paths[0], luma=True)]
+    else:
+        images = [read(p, slice=item.select) for p in item.paths]
     image = images[0]
     if len(images) > 1:
         shapes = {im.pixels.shape for im in images}
@@ -244,4 +280,6 @@ def load_item(item: BenchItem, *, resize: int | None = None, crop: int | None = 
         image = image.with_pixels(np.stack([im.pixels for im in images]))
         image.frame_times = frame_times
         image.bits_stored = max(im.bits_stored for im in images)
+    if item.sequence:
+        image = first_frames(image, frames)
     return center_crop(resize_longer_side(image, resize), crop)

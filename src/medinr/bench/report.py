@@ -4,7 +4,10 @@ Per data set: rate-distortion curves (PSNR and MS-SSIM against bpp, one curve pe
 images at each rate point), bar charts in the style of the paper's figures (PSNR and MS-SSIM at a matched
 bpp, and the bpp each codec needs for the anchor's PSNR there, interpolated per image on log bpp), a cost
 table (compression ratio, encode and decode time, decoder model size), BD-rate / BD-PSNR tables with their
-overlap ranges, unsupported inputs with reasons, and a visual comparison at matched bpp.
+overlap ranges, unsupported inputs with reasons, and a visual comparison at matched bpp. A data set of
+sequences also gets temporal flicker against bpp beside its rate-distortion curves, a cine table (per codec
+at the matched rate: bpp, Mbps, PSNR, MS-SSIM, flicker and the anchor's flicker at that bpp, encode s and
+decode ms per frame) and BD-rate tables against every sequence anchor (x265 veryslow, per-frame JPEG 2000).
 
 Visual comparisons are made at report time from what the results file stores: the medinr file kept
 (base64) for the first image of each data set is decoded by the real decoder, the original is re-read from
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from medinr.bench.bdrate import clean_curve
-from medinr.bench.runner import NOT_BUILT, config_from_dict, parse_medinr, restore_json
+from medinr.bench.runner import NOT_BUILT, config_from_dict, flicker_at, load_bench_image, parse_medinr, restore_json
 from medinr.bench.schema import validate
 from medinr.errors import InputError, MedinrError
 
@@ -123,30 +126,33 @@ def _ssim_label(records: list[dict[str, Any]]) -> str:
 
 
 def rd_figure(entry: dict[str, Any], records: list[dict[str, Any]], title: str, path: Path) -> bool:
-    """PSNR and MS-SSIM against bpp, one curve per codec (mean over images); False when nothing to plot."""
-    fig = _figure(12, 4.6)
-    ax_psnr, ax_ssim = fig.subplots(1, 2)
+    """PSNR and MS-SSIM against bpp, one curve per codec (mean over images), and temporal flicker against bpp
+    for sequences; False when nothing to plot."""
+    panels = [("psnr", "PSNR (dB, peak = image max - min)"), ("ms-ssim", _ssim_label(records))]
+    if entry.get("kind") == "sequences":
+        panels.append(("temporal_flicker", "temporal flicker (stored units, lower is better)"))
+    fig = _figure(6 * len(panels), 4.6)
+    axes = fig.subplots(1, len(panels))
     plotted = False
     for codec in entry["codecs"]:
         r = codec["results"]
-        pts = [(b, p, s) for b, p, s in zip(r["bpp"], r["psnr"], r["ms-ssim"]) if _finite(b) and _finite(p)]
-        if not pts:
-            continue
-        bpp, psnr, ssim = zip(*pts)
         style = {"marker": "o" if codec["name"].startswith("medinr") else ".",
                  "linewidth": 2.2 if codec["name"].startswith("medinr") else 1.2,
                  "label": f"{codec['name']} (n={codec['images']})"}
-        ax_psnr.plot(bpp, psnr, **style)
-        ax_ssim.plot(bpp, [s if _finite(s) else np.nan for s in ssim], **style)
-        plotted = True
+        for ax, (key, _) in zip(axes, panels):
+            pts = [(b, v if _finite(v) else np.nan) for b, p, v in zip(r["bpp"], r["psnr"], r.get(key, []))
+                   if _finite(b) and _finite(p)]
+            if pts:
+                ax.plot(*zip(*pts), **style)
+                plotted = True
     if not plotted:
         return False
-    for ax, label in ((ax_psnr, "PSNR (dB, peak = image max - min)"), (ax_ssim, _ssim_label(records))):
+    for ax, (_, label) in zip(axes, panels):
         ax.set_xscale("log")
         ax.set_xlabel("bits per pixel (real file size)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
-    ax_psnr.legend(fontsize=8)
+    axes[0].legend(fontsize=8)
     fig.suptitle(title)
     fig.savefig(path)
     return True
@@ -184,10 +190,11 @@ def bar_figure(values: dict[str, dict[str, list[float]]], bpp: float, anchor: st
 
 
 def _source_image(record: dict[str, Any], cfg: Any) -> Any:
-    from medinr.bench.datasets import BenchItem, load_item
+    from medinr.bench.datasets import BenchItem
 
-    item = BenchItem(record["id"], record["dataset"], tuple(record["paths"]), record["select"])
-    return load_item(item, resize=cfg.resize, crop=cfg.crop)
+    item = BenchItem(record["id"], record["dataset"], tuple(record["paths"]), record["select"],
+                     record.get("kind") == "sequence")
+    return load_bench_image(item, cfg)
 
 
 def visual_figure(records: list[dict[str, Any]], codecs: list[str], cfg: Any, bpp: float, title: str,
@@ -304,6 +311,42 @@ def cost_table(entry: dict[str, Any], records: list[dict[str, Any]], bpp: float)
                    "decoder model (mean)"], rows)
 
 
+def cine_table(entry: dict[str, Any], records: list[dict[str, Any]], anchor: str, bpp: float) -> str:
+    """The paper's cine table, measured: per codec at its point nearest ``bpp`` (mean over sequences), rate in
+    bpp and Mbps, quality, temporal flicker beside the anchor's at the same bpp, time per frame."""
+    rows = []
+    for codec in entry["codecs"]:
+        name = codec["name"]
+        status = (f"{codec['images']} done, {codec['unsupported']} unsupported, {codec.get('unavailable', 0)} "
+                  f"unavailable, {codec['errors']} errors")
+        done = [r for r in records if r["codecs"].get(name, {}).get("status") == "done"]
+        points = _nearest_points(done, name, bpp)
+        if not points:
+            rows.append([html.escape(name), status] + ["&ndash;"] * 9)
+            continue
+        mean = {key: _finite_mean([p.get(key) for p in points]) for key in
+                ("bpp", "mbps", "psnr", "psnr_mean_frames", "ms_ssim", "temporal_flicker",
+                 "encode_seconds_per_frame", "decode_ms_per_frame")}
+        anchor_flicker = _finite_mean([flicker_at(r["codecs"][anchor]["points"], p["bpp"])
+                                       for r, p in zip(done, points)
+                                       if name != anchor and r["codecs"].get(anchor, {}).get("status") == "done"])
+        rows.append([html.escape(name), status, _fmt(mean["bpp"], ".3f"), _fmt(mean["mbps"], ".3f"),
+                     _fmt(mean["psnr"], ".2f"), _fmt(mean["psnr_mean_frames"], ".2f"), _fmt(mean["ms_ssim"], ".4f"),
+                     _fmt(mean["temporal_flicker"], ".2f"), _fmt(anchor_flicker, ".2f"),
+                     _fmt(mean["encode_seconds_per_frame"], ".3g"), _fmt(mean["decode_ms_per_frame"], ".3g")])
+    return _table(["codec", "sequences", "bpp", "Mbps", "PSNR dB", "PSNR dB (mean of frames)", "MS-SSIM",
+                   "flicker", f"{html.escape(anchor)} flicker at that bpp", "encode s / frame",
+                   "decode ms / frame"], rows)
+
+
+def _frame_rates(records: list[dict[str, Any]]) -> str:
+    """Each sequence's frames and frame rate, saying where the rate was assumed."""
+    items = [f"{html.escape(r['id'])}: {r.get('frames', '?')} frames at {_fmt(r.get('fps'), '.3g')} fps"
+             + (" (no timing in the source: assumed)" if r.get("fps_assumed") else " (from the source's timing)")
+             for r in records]
+    return "<p class=note>Mbps at each sequence's frame rate. " + "; ".join(items) + ".</p>"
+
+
 def unsupported_list(records: list[dict[str, Any]]) -> str:
     reasons: dict[tuple[str, str, str], int] = {}
     for record in records:
@@ -341,6 +384,12 @@ text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f2
 def _notes(document: dict[str, Any]) -> str:
     cfg = document["config"]
     not_built = document.get("not_built", NOT_BUILT)
+    sequences = any(d.get("kind") == "sequences" for d in document["datasets"].values())
+    video = [("Sequences: x264 and x265 through ffmpeg (4:0:0 gray at the bit depth the sequence's range needs, 10 "
+              "bits at most for x264 and 12 for x265, one thread, CRF sweep, encoder banner SEI removed), per-frame "
+              f"JPEG 2000, NeRV (frame index to frame, {cfg.get('nerv_steps')} fitting steps, 8-bit weights, "
+              "entropy-coded); each such file carries a 6-byte side header. bpp is over all frames; flicker = mean "
+              "|frame-to-frame change of the decoded &minus; that of the source|, in stored units.")]
     items = [
         f"Preprocessing: {html.escape(document['preprocessing'])}.",
         ("Every bpp is 8 &times; the real file's bytes / pixels, header included; every decoded image comes from "
@@ -354,7 +403,8 @@ def _notes(document: dict[str, Any]) -> str:
         ("Visual comparisons: the medinr file kept (base64) in the results is decoded at report time; the original "
          "is re-read from its recorded path with the recorded resize/crop; JPEG 2000 is encoded at report time at "
          "the medinr file's bpp."),
-    ] + [f"{html.escape(name)}: {html.escape(why)}." for name, why in not_built.items()]
+    ] + (video if sequences else []) + [f"{html.escape(name)}: {html.escape(why)}."
+                                                for name, why in not_built.items()]
     return "<ul class=note>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
@@ -366,15 +416,18 @@ def write_report(results: Path, out_dir: Path, *, visuals: bool = True) -> Path:
     cfg = config_from_dict(document["config"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    anchor = document["bd_rate_vs_anchor"]["anchor"]
-    bpps = sorted(cfg.medinr_bpps)
-    matched = bpps[(len(bpps) - 1) // 2]
     codecs = [c["name"] for c in document["codecs"]]
     sections = []
     for dataset, entry in document["datasets"].items():
         slug = _slug(dataset)
-        records = [r for r in document["images"] if r["dataset"] == dataset]
-        parts = [f"<h2>{html.escape(dataset)} <span class=note>({len(records)} image(s))</span></h2>"]
+        ids = set(entry["images"])
+        records = [r for r in document["images"] if r["id"] in ids]
+        sequences = entry.get("kind") == "sequences"
+        anchor = entry["bd_vs_anchor"]["anchor"]
+        bpps = sorted((cfg.sequence_bpps or cfg.medinr_bpps) if sequences else cfg.medinr_bpps)
+        matched = bpps[(len(bpps) - 1) // 2]
+        unit = "sequence(s)" if sequences else "image(s)"
+        parts = [f"<h2>{html.escape(dataset)} <span class=note>({len(records)} {unit})</span></h2>"]
         if rd_figure(entry, records, f"{dataset}: rate-distortion (mean over images)", out_dir / f"rd_{slug}.png"):
             parts.append(f'<img src="rd_{slug}.png" alt="rate-distortion curves, {html.escape(dataset)}">')
         values = matched_values(records, codecs, anchor, matched)
@@ -383,9 +436,13 @@ def write_report(results: Path, out_dir: Path, *, visuals: bool = True) -> Path:
             parts.append(f'<img src="bars_{slug}.png" alt="bar charts at matched rate, {html.escape(dataset)}">')
         parts.append(f"<p class=note>Bars: means over the images (n) whose curve covers {matched:g} bpp (or, right, "
                      f"the anchor's PSNR there); a codec is missing from a panel when no curve covers it.</p>")
+        if sequences:
+            parts.append(f"<h3>Cine table at the rate point nearest {matched:g} bpp</h3>")
+            parts.append(cine_table(entry, records, anchor, matched) + _frame_rates(records))
         parts.append(f"<h3>Cost at the rate point nearest {matched:g} bpp</h3>")
         parts.append(cost_table(entry, records, matched))
-        parts.append("<h3>BD-rate and BD-PSNR (Akima)</h3>" + bd_table(entry["bd_vs_anchor"]))
+        parts.append("<h3>BD-rate and BD-PSNR (Akima)</h3>"
+                     + "".join(bd_table(bd) for bd in entry.get("bd_vs_anchors", [entry["bd_vs_anchor"]])))
         parts.append("<p class=note>Negative BD-rate = fewer bits than the anchor at equal PSNR. Per-image values "
                      "are computed over each image's overlap range; the mean-curve value over the overlap of the "
                      "mean curves, on the images both codecs coded.</p>")
@@ -404,8 +461,10 @@ def write_report(results: Path, out_dir: Path, *, visuals: bool = True) -> Path:
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>medinr benchmark</title><style>{_CSS}</style></head>
 <body><h1>medinr benchmark report</h1>
-<p>Codecs: {html.escape(', '.join(codecs))}. Anchor: {html.escape(anchor)}. medinr targets: {html.escape(
-        ', '.join(f'{b:g}' for b in cfg.medinr_bpps))} bpp{' (quick run)' if cfg.quick else ''}.
+<p>Codecs: {html.escape(', '.join(codecs))}. Anchor: {html.escape(document['bd_rate_vs_anchor']['anchor'])}
+(sequences: {html.escape(', '.join(cfg.video_anchors))} where run). medinr targets: {html.escape(
+        ', '.join(f'{b:g}' for b in cfg.medinr_bpps))} bpp{'' if not cfg.sequence_bpps else ' (sequences ' + html.escape(
+        ', '.join(f'{b:g}' for b in cfg.sequence_bpps)) + ')'}{' (quick run)' if cfg.quick else ''}.
 Machine: {html.escape(str(machine.get('platform')))}, {machine.get('cpus')} CPUs, {cfg.jobs} job(s);
 run time {document['elapsed_seconds'] / 60:.1f} min.</p>
 {_notes(document)}

@@ -1,7 +1,9 @@
 """``medinr bench``: every requested codec on every image at several rate points, measured the same way.
 
-One *unit* is one codec on one image: every rate point of it, each a real file decoded by the real decoder
-and measured against the source (:func:`medinr.metrics.quality_report`). Units run in this process or in
+One *unit* is one codec on one image or sequence: every rate point of it, each a real file decoded by the
+real decoder and measured against the source (:func:`medinr.metrics.quality_report`; for sequences also
+:func:`medinr.video.metrics.video_report`: Mbps at the sequence's frame rate, PSNR and MS-SSIM per frame,
+temporal flicker, time per frame). Units run in this process or in
 worker processes (``jobs``), and every finished unit is checkpointed to the results file, so ``resume``
 skips units already done (or found unsupported) and re-runs only failed or missing ones.
 
@@ -9,6 +11,13 @@ The results document (:data:`medinr.bench.schema.RESULTS_SCHEMA`) holds the conf
 records, CompressAI-style results per codec (over all images and per data set: the mean over images at each
 rate point) and BD-rate / BD-PSNR against an anchor codec, per image and over each set (the mean of the
 per-image values, and the delta between the mean curves, each with its overlap range).
+
+Sequences (:data:`medinr.bench.datasets.SEQUENCE_TEXT`) are coded whole by the video codecs
+(:data:`medinr.video.baselines.VIDEO_BASELINES`, ``x264``/``x265`` short for their ``veryslow`` presets, and
+``medinr:seed-video``) and frame by frame by the image codecs (``medinr:grid``, ``jpeg2000``, ...); a video
+codec reports a still image as unsupported. A sequence's BD-rates are against every anchor of
+:data:`BenchConfig.video_anchors` among the codecs (x265 ``veryslow`` and per-frame JPEG 2000 by default; else
+``anchor``), the first of them also for temporal flicker at equal rate.
 """
 
 from __future__ import annotations
@@ -32,10 +41,13 @@ import numpy as np
 
 from medinr.bench.baselines import BASELINES, BaselineCodec, UnsupportedInput
 from medinr.bench.bdrate import bd_psnr, bd_rate
-from medinr.bench.datasets import RULE_TEXT, BenchItem, load_item, resolve
-from medinr.errors import InputError, MedinrError, RateControlError
+from medinr.bench.datasets import RULE_TEXT, SEQUENCE_TEXT, BenchItem, load_item, resolve
+from medinr.errors import InputError, MedinrError, MissingDependencyError, RateControlError
 from medinr.io.image import MedicalImage
+from medinr.io.sequence import frame_rate
 from medinr.metrics import lpips, lpips_available, quality_report
+from medinr.video.baselines import VIDEO_BASELINES, VideoBaseline, get_video_baseline
+from medinr.video.metrics import video_report
 
 RESULTS_VERSION = 2
 #: progress(description, done units, total units)
@@ -54,6 +66,8 @@ NOT_BUILT: dict[str, str] = {
 CHECKPOINT_SECONDS = 5.0
 #: Medinr files up to this size are kept (base64) for the report's visual comparisons.
 KEEP_BITSTREAM_BYTES = 256 * 1024
+#: Short names of video codecs in ``--codecs``: their ``veryslow`` presets.
+VIDEO_ALIASES = {"x264": "x264-veryslow", "x265": "x265-veryslow"}
 
 
 @dataclass
@@ -63,7 +77,9 @@ class BenchConfig:
     ``codecs``: ``medinr`` (``preset`` / ``arch`` below), ``medinr:ARCH`` or ``medinr:ARCH:PRESET`` (ARCH may be
     ``auto``), and the baselines and extra codecs (:func:`get_codec`). ``rate_points``: keep this many evenly
     spread points of each baseline's sweep (None: all). ``fit_steps`` overrides medinr's fitting steps (seed and
-    grid); ``coin_steps`` is COIN's.
+    grid); ``coin_steps`` is COIN's, ``nerv_steps`` NeRV's. Sequences: ``sequence_frames`` keeps their first N
+    frames, ``sequence_crop`` crops them (None: ``crop``), ``sequence_bpps`` are medinr's targets on them (None:
+    ``medinr_bpps``); ``video_anchors`` are their BD-rate anchors (those among the codecs).
     """
 
     codecs: list[str] = field(default_factory=lambda: ["medinr", "jpeg2000", "jpegxl", "jpeg"])
@@ -84,24 +100,39 @@ class BenchConfig:
     jobs: int = 1
     #: torch threads of each medinr encode in this process (None: the preset's); worker processes use 1
     threads: int | None = None
+    video_anchors: list[str] = field(default_factory=lambda: ["x265-veryslow", "jpeg2000-frames"])
+    sequence_frames: int | None = None
+    sequence_crop: int | None = None
+    sequence_bpps: list[float] | None = None
+    nerv_steps: int = 600
 
 
 #: Fields that change what a unit measures: a results file made with other values cannot be resumed.
 MEASUREMENT_FIELDS = ("medinr_bpps", "preset", "arch", "fit_steps", "coin_steps", "frames", "slice", "resize",
-                      "crop", "rate_points", "max_baseline_bpp")
+                      "crop", "rate_points", "max_baseline_bpp", "sequence_frames", "sequence_crop", "sequence_bpps",
+                      "nerv_steps")
 #: ``--quick``: two medinr points and five per baseline on 256 px crops. Measured on this project's 2-core
 #: machine, one 256 px medinr encode at preset fast takes about 23 CPU-seconds with ``seed`` and 12 with
 #: ``grid``; the public test sets (28 images) then need about 1,300 (seed) or 700 (grid) CPU-seconds, plus
 #: about 100 for JPEG 2000, JPEG XL and JPEG: within 15 minutes with ``--jobs 2`` on 2 idle cores.
-QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "coin_steps": 500}
+#: Sequences under ``--quick``: the first 10 frames, 128 px crops, three medinr points. Measured on this machine
+#: (one thread, 10 x 128 x 128 cine): ``medinr:seed-video:fast`` about 17 s a point, the x264 / x265 ``veryslow``
+#: sweeps about 2 and 8 s, per-frame JPEG 2000 under 1 s: the two cine-test sequences add about 2 minutes per
+#: medinr video codec. Per-frame ``medinr:grid:fast`` costs about 80 s a point (10 frames): 8 minutes more.
+QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "coin_steps": 500, "nerv_steps": 300,
+         "sequence_frames": 10, "sequence_crop": 128, "sequence_bpps": [0.1, 0.3, 1.0]}
 
 
 def make_config(quick: bool = False, **overrides: Any) -> BenchConfig:
-    """A config from the defaults, the ``--quick`` settings when asked, then ``overrides`` (None values ignored)."""
+    """A config from the defaults, the ``--quick`` settings when asked, then ``overrides`` (None values ignored);
+    video codec short names (:data:`VIDEO_ALIASES`) become their full names."""
     cfg = BenchConfig(**(copy.deepcopy(QUICK) if quick else {}), quick=quick)
     for key, value in overrides.items():
         if value is not None:
             setattr(cfg, key, value)
+    cfg.codecs = [VIDEO_ALIASES.get(name, name) for name in cfg.codecs]
+    cfg.anchor = VIDEO_ALIASES.get(cfg.anchor, cfg.anchor)
+    cfg.video_anchors = [VIDEO_ALIASES.get(name, name) for name in cfg.video_anchors]
     return cfg
 
 
@@ -118,7 +149,8 @@ def get_codec(name: str, cfg: BenchConfig) -> BaselineCodec:
         raise MedinrError(f"{name}: {NOT_BUILT[name]}")
     codecs = {**BASELINES, **_extra_codecs()}
     if name not in codecs:
-        raise MedinrError(f"unknown codec {name!r}: choose from medinr, medinr:ARCH:PRESET, {', '.join(codecs)}")
+        raise MedinrError(f"unknown codec {name!r}: choose from medinr, medinr:ARCH:PRESET, {', '.join(codecs)}, "
+                          f"and for sequences {', '.join([*VIDEO_ALIASES, *VIDEO_BASELINES])}")
     codec = codecs[name]()
     if name == "coin":
         codec.steps = cfg.coin_steps
@@ -147,23 +179,57 @@ def parse_medinr(name: str, cfg: BenchConfig) -> tuple[str | None, str] | None:
     return arch, preset
 
 
+def get_video_codec(name: str, cfg: BenchConfig) -> VideoBaseline:
+    """A video baseline by name, configured from ``cfg`` (NeRV's fitting steps)."""
+    codec = get_video_baseline(name)
+    if name == "nerv":
+        codec.steps = cfg.nerv_steps  # type: ignore[attr-defined]
+    return codec
+
+
+def is_video_codec(name: str, cfg: BenchConfig) -> bool:
+    """Whether ``name`` codes only whole sequences: a video baseline or a medinr joint (video) architecture."""
+    if name in VIDEO_BASELINES:
+        return True
+    parsed = parse_medinr(name, cfg)
+    if parsed is None or parsed[0] in (None, "auto"):
+        return False
+    from medinr.archs import get_arch
+
+    return get_arch(parsed[0]).joint_frames
+
+
+def sequence_anchors(cfg: BenchConfig) -> list[str]:
+    """BD-rate anchors of sequences: the ``video_anchors`` among the codecs, else ``anchor`` if it is one."""
+    return [a for a in cfg.video_anchors if a in cfg.codecs] or [a for a in [cfg.anchor] if a in cfg.codecs]
+
+
+def check_anchors(cfg: BenchConfig, items: list[BenchItem]) -> None:
+    """Refuse a run whose images or sequences would have no BD-rate anchor among the codecs."""
+    if any(not item.sequence for item in items) and cfg.anchor not in cfg.codecs:
+        raise MedinrError(f"anchor {cfg.anchor!r} is not among the codecs ({', '.join(cfg.codecs)})")
+    if any(item.sequence for item in items) and not sequence_anchors(cfg):
+        raise MedinrError(f"sequences need a BD-rate anchor among the codecs: one of "
+                          f"{', '.join(cfg.video_anchors)} (or --anchor)")
+
+
 def validate_config(cfg: BenchConfig) -> None:
-    """Refuse unknown codecs, a missing anchor and impossible settings before any work starts."""
+    """Refuse unknown codecs and impossible settings before any work starts (anchors: :func:`check_anchors`)."""
     if not cfg.codecs:
         raise MedinrError("no codecs given")
     if len(set(cfg.codecs)) < len(cfg.codecs):
         raise MedinrError("a codec is named twice in --codecs")
     for name in cfg.codecs:
-        if parse_medinr(name, cfg) is None:
+        if parse_medinr(name, cfg) is None and name not in VIDEO_BASELINES:
             get_codec(name, cfg)
-    if cfg.anchor not in cfg.codecs:
-        raise MedinrError(f"anchor {cfg.anchor!r} is not among the codecs ({', '.join(cfg.codecs)})")
-    if not cfg.medinr_bpps or any(not 0 < b < 64 for b in cfg.medinr_bpps):
-        raise MedinrError(f"medinr bpps must lie in (0, 64), got {cfg.medinr_bpps}")
-    for key in ("crop", "resize", "rate_points", "fit_steps"):
+    for key in ("medinr_bpps", "sequence_bpps"):
+        bpps = getattr(cfg, key)
+        if bpps is not None and (not bpps or any(not 0 < b < 64 for b in bpps)):
+            raise MedinrError(f"medinr bpps must lie in (0, 64), got {bpps}")
+    for key in ("crop", "resize", "rate_points", "fit_steps", "sequence_frames", "sequence_crop", "nerv_steps"):
         value = getattr(cfg, key)
-        if value is not None and value < (2 if key == "rate_points" else 1):
-            raise MedinrError(f"{key} must be positive (rate_points at least 2), got {value}")
+        if value is not None and value < (2 if key in ("rate_points", "sequence_frames") else 1):
+            raise MedinrError(f"{key} must be positive (rate_points and sequence_frames at least 2), got {value}")
     if cfg.jobs < 1:
         raise MedinrError(f"jobs must be at least 1, got {cfg.jobs}")
 
@@ -176,7 +242,8 @@ def describe_codec(name: str, cfg: BenchConfig) -> str:
         return (f"medinr INR codec, architecture {arch or 'the preset default'}, preset {preset}"
                 f"{'' if cfg.fit_steps is None else f', {cfg.fit_steps} fitting steps'} "
                 "(real .minr files decoded by the real decoder)")
-    codec = get_codec(name, cfg)
+    codec: BaselineCodec | VideoBaseline = (get_video_codec(name, cfg) if name in VIDEO_BASELINES
+                                            else get_codec(name, cfg))
     doc = (type(codec).__doc__ or name).strip().splitlines()[0]
     return f"{name}: {doc} Rate parameter: {codec.rate_param}."
 
@@ -188,14 +255,27 @@ def preprocessing_text(cfg: BenchConfig) -> str:
         steps.append(f"resized so the longer side is {cfg.resize} px (anti-aliased, rounded to the stored dtype)")
     if cfg.crop:
         steps.append(f"centre crop {cfg.crop} x {cfg.crop} px (sides already smaller are kept)")
-    return "; then ".join(steps)
+    crop = cfg.sequence_crop or cfg.crop
+    sequences = [f"first {cfg.sequence_frames} frames" if cfg.sequence_frames else "every frame"]
+    if cfg.resize:
+        sequences.append(f"resized to {cfg.resize} px on the longer side")
+    if crop:
+        sequences.append(f"centre crop {crop} x {crop} px")
+    return "; then ".join(steps) + f". {SEQUENCE_TEXT[0].upper()}{SEQUENCE_TEXT[1:]}: {', then '.join(sequences)}"
 
 
 # ---------------------------------------------------------------- units (run in workers)
 
 @lru_cache(maxsize=2)
-def _load(item: BenchItem, resize: int | None, crop: int | None) -> MedicalImage:
-    return load_item(item, resize=resize, crop=crop)
+def _load(item: BenchItem, resize: int | None, crop: int | None, frames: int | None) -> MedicalImage:
+    return load_item(item, resize=resize, crop=crop, frames=frames)
+
+
+def load_bench_image(item: BenchItem, cfg: BenchConfig) -> MedicalImage:
+    """The image or sequence a unit codes, prepared as ``cfg`` says (:func:`preprocessing_text`)."""
+    if item.sequence:
+        return _load(item, cfg.resize, cfg.sequence_crop or cfg.crop, cfg.sequence_frames)
+    return _load(item, cfg.resize, cfg.crop, None)
 
 
 def _lpips_value(ref: np.ndarray, test: np.ndarray) -> float | str:
@@ -205,14 +285,40 @@ def _lpips_value(ref: np.ndarray, test: np.ndarray) -> float | str:
     return "unavailable" if value is None else value
 
 
+def sequence_fields(image: MedicalImage, decoded: np.ndarray, num_bytes: int, encode_seconds: float,
+                    decode_seconds: float) -> dict[str, Any]:
+    """What a sequence's point adds to the image metrics: Mbps at its frame rate (assumed
+    :data:`~medinr.io.sequence.DEFAULT_FPS` when it carries no timing, said by ``fps_assumed``), PSNR and
+    MS-SSIM per frame, the mean of the per-frame PSNRs, temporal flicker, encode s and decode ms per frame."""
+    fps, known = frame_rate(image)
+    report = video_report(image.pixels, decoded, num_bytes=num_bytes, fps=fps, fps_known=known,
+                          encode_seconds=encode_seconds, decode_seconds=decode_seconds)
+    return {"mbps": report["mbps"], "fps": fps, "fps_assumed": report["fps_assumed"], "frames": report["frames"],
+            "psnr_per_frame": report["psnr_per_frame"], "psnr_mean_frames": report["psnr_mean_frames"],
+            "ms_ssim_per_frame": report["ms-ssim_per_frame"], "temporal_flicker": report["temporal_flicker"],
+            "encode_seconds_per_frame": report["encode_seconds_per_frame"],
+            "decode_ms_per_frame": report["decode_ms_per_frame"]}
+
+
+def _measure(image: MedicalImage, decoded: np.ndarray, num_bytes: int, encode_seconds: float,
+             decode_seconds: float, sequence: bool) -> dict[str, Any]:
+    """Every metric of one decoded file against its source (with the video ones for a sequence)."""
+    point = {**quality_report(image.pixels, decoded, bits=image.bits_stored, num_bytes=num_bytes),
+             "lpips": _lpips_value(image.pixels, decoded), "encode_seconds": encode_seconds,
+             "decode_seconds": decode_seconds}
+    if sequence:
+        point.update(sequence_fields(image, decoded, num_bytes, encode_seconds, decode_seconds))
+    return point
+
+
 def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: BenchConfig, keep: bool,
-                   threads: int | None) -> list[dict[str, Any]]:
+                   threads: int | None, sequence: bool) -> list[dict[str, Any]]:
     from medinr import codec as medinr_codec
 
     options: dict[str, Any] = {"arch": arch, "fit_steps": cfg.fit_steps, "grid_steps": cfg.fit_steps,
                                "threads": threads}
     points = []
-    for index, target in enumerate(cfg.medinr_bpps):
+    for index, target in enumerate((cfg.sequence_bpps or cfg.medinr_bpps) if sequence else cfg.medinr_bpps):
         result = medinr_codec.encode_report(image, bpp=target, preset=preset, **options)
         info = medinr_codec.describe(result.data)
         model = {"parameters": info.get("parameters"), "model_bytes": sum(info["frame_payload_bytes"]),
@@ -220,22 +326,24 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
         point = {"rate": target, "rate_index": index, **result.metrics,
                  "lpips": _lpips_value(image.pixels, result.decoded.pixels),
                  "model": model, "warnings": result.warnings}
+        if sequence:
+            point.update(sequence_fields(image, result.decoded.pixels, len(result.data), result.encode_seconds,
+                                         result.decode_seconds))
         if keep and len(result.data) <= KEEP_BITSTREAM_BYTES:
             point["bitstream_b64"] = base64.b64encode(result.data).decode("ascii")
         points.append(point)
     return points
 
 
-def sweep_points(codec: BaselineCodec, bits: int, count: int | None) -> list[float]:
-    """The codec's sweep, or ``count`` evenly spread points of it (ends included)."""
-    sweep = codec.sweep(bits)
+def sweep_points(sweep: list[float], count: int | None) -> list[float]:
+    """A codec's sweep, or ``count`` evenly spread points of it (ends included)."""
     if count is None or count >= len(sweep):
         return sweep
     return [sweep[i] for i in sorted({round(float(v)) for v in np.linspace(0, len(sweep) - 1, count)})]
 
 
-def _baseline_points(name: str, image: MedicalImage, cfg: BenchConfig,
-                     notes: list[str]) -> list[dict[str, Any]]:
+def _baseline_points(name: str, image: MedicalImage, cfg: BenchConfig, notes: list[str],
+                     sequence: bool) -> list[dict[str, Any]]:
     """Sweep a standard codec; frames of a stack are coded one by one and their sizes summed. A rate point
     the codec cannot reach on this image (e.g. COIN's smallest network above a tiny budget) is left out,
     with a note."""
@@ -245,7 +353,7 @@ def _baseline_points(name: str, image: MedicalImage, cfg: BenchConfig,
     if reason:
         raise UnsupportedInput(reason)
     points = []
-    for index, rate in enumerate(sweep_points(codec, image.bits_stored, cfg.rate_points)):
+    for index, rate in enumerate(sweep_points(codec.sweep(image.bits_stored), cfg.rate_points)):
         start = time.perf_counter()
         try:
             files = [codec.encode(f, rate, bits=image.bits_stored, signed=image.signed) for f in frames]
@@ -260,9 +368,8 @@ def _baseline_points(name: str, image: MedicalImage, cfg: BenchConfig,
         if 8 * num_bytes / image.num_pixels > cfg.max_baseline_bpp:
             continue
         decoded = decoded.reshape(image.pixels.shape).astype(image.pixels.dtype)
-        metrics = quality_report(image.pixels, decoded, bits=image.bits_stored, num_bytes=num_bytes)
-        point = {"rate": rate, "rate_index": index, **metrics, "lpips": _lpips_value(image.pixels, decoded),
-                 "encode_seconds": encode_seconds, "decode_seconds": decode_seconds}
+        point = {"rate": rate, "rate_index": index,
+                 **_measure(image, decoded, num_bytes, encode_seconds, decode_seconds, sequence)}
         models = [codec.describe(d) for d in files]
         if models[0] is not None:
             point["model"] = {**models[0], "parameters": sum(m["parameters"] for m in models),
@@ -271,34 +378,62 @@ def _baseline_points(name: str, image: MedicalImage, cfg: BenchConfig,
     return points
 
 
-def image_info(image: MedicalImage) -> dict[str, Any]:
-    """What a record says about the benchmark image itself."""
-    return {"shape": list(image.pixels.shape), "dtype": image.pixels.dtype.name, "bits_stored": image.bits_stored,
+def _video_points(name: str, image: MedicalImage, cfg: BenchConfig, notes: list[str]) -> list[dict[str, Any]]:
+    """Sweep a video baseline over the whole sequence at its frame rate (a file over ``max_baseline_bpp`` is
+    left out, as for the image baselines)."""
+    codec = get_video_codec(name, cfg)
+    if image.pixels.dtype.kind not in "iu":
+        raise UnsupportedInput(f"{name} codes integer samples, this sequence holds {image.pixels.dtype}")
+    fps, _ = frame_rate(image)
+    notes.extend(codec.notes(image.pixels))
+    points = []
+    for index, rate in enumerate(sweep_points(codec.sweep(), cfg.rate_points)):
+        coded = codec.run(image.pixels, rate, fps)
+        if 8 * len(coded.data) / image.num_pixels > cfg.max_baseline_bpp:
+            continue
+        points.append({"rate": rate, "rate_index": index, **_measure(
+            image, coded.decoded, len(coded.data), coded.encode_seconds, coded.decode_seconds, True)})
+    return points
+
+
+def image_info(image: MedicalImage, sequence: bool = False) -> dict[str, Any]:
+    """What a record says about the benchmark image (or sequence: frames, frame rate and whether assumed)."""
+    info = {"shape": list(image.pixels.shape), "dtype": image.pixels.dtype.name, "bits_stored": image.bits_stored,
             "signed": image.signed, "modality": image.modality, "value_range": [float(image.pixels.min()),
                                                                                float(image.pixels.max())]}
+    if sequence:
+        fps, known = frame_rate(image)
+        info.update(frames=image.frames, fps=fps, fps_assumed=not known)
+    return info
 
 
 def run_unit(item: BenchItem, name: str, cfg: BenchConfig, keep_bitstreams: bool,
              threads: int | None = None) -> dict[str, Any]:
-    """One codec on one image: an entry with ``status`` done / unsupported / error, its points and timing."""
+    """One codec on one image or sequence: an entry with ``status`` done / unsupported / unavailable (a tool it
+    needs is missing) / error, its points and timing."""
     start = time.perf_counter()
     entry: dict[str, Any] = {"status": "done", "reason": None, "points": [], "notes": []}
     info: dict[str, Any] = {}
     try:
-        image = _load(item, cfg.resize, cfg.crop)
-        info = image_info(image)
+        image = load_bench_image(item, cfg)
+        info = image_info(image, item.sequence)
+        if is_video_codec(name, cfg) and not item.sequence:
+            raise UnsupportedInput(f"{name} codes sequences (at least 2 frames); this is a still image")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             parsed = parse_medinr(name, cfg)
             if parsed is not None:
-                entry["points"] = _medinr_points(image, *parsed, cfg, keep_bitstreams, threads)
+                entry["points"] = _medinr_points(image, *parsed, cfg, keep_bitstreams, threads, item.sequence)
             else:
-                entry["points"] = _baseline_points(name, image, cfg, entry["notes"])
+                entry["points"] = (_video_points(name, image, cfg, entry["notes"]) if name in VIDEO_BASELINES
+                                   else _baseline_points(name, image, cfg, entry["notes"], item.sequence))
                 if not entry["points"]:
                     entry.update(status="unsupported", reason="no rate point reachable on this image: "
                                  + "; ".join(entry["notes"] or ["every point is over max_baseline_bpp"]))
     except UnsupportedInput as exc:
         entry.update(status="unsupported", reason=str(exc))
+    except MissingDependencyError as exc:
+        entry.update(status="unavailable", reason=str(exc))
     except MedinrError as exc:
         entry.update(status="error", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 (a codec bug must not end a long run: recorded, retried by --resume)
@@ -319,6 +454,10 @@ def _worker_init() -> None:
 RESULT_KEYS = {"bpp": "bpp", "psnr": "psnr", "psnr_bits": "psnr_bits", "ms-ssim": "ms_ssim", "rmse": "rmse",
                "max_abs_error": "max_abs_error", "lpips": "lpips", "compression_ratio": "compression_ratio",
                "encoding_time": "encode_seconds", "decoding_time": "decode_seconds"}
+#: Further result keys of sequences (every point of a sequence has them).
+VIDEO_RESULT_KEYS = {"mbps": "mbps", "psnr_mean_frames": "psnr_mean_frames", "temporal_flicker": "temporal_flicker",
+                     "encoding_time_per_frame": "encode_seconds_per_frame",
+                     "decoding_ms_per_frame": "decode_ms_per_frame"}
 
 
 def _mean(values: list[Any]) -> float | str:
@@ -340,7 +479,9 @@ def aggregate(name: str, records: list[dict[str, Any]], description: str) -> dic
     for entry in done:
         for point in entry["points"]:
             by_index.setdefault(point["rate_index"], []).append(point)
-    results: dict[str, list[Any]] = {k: [] for k in ["rate", "rate_index", *RESULT_KEYS, "model_parameters"]}
+    video = bool(by_index) and all("mbps" in p for points in by_index.values() for p in points)
+    keys = {**RESULT_KEYS, **(VIDEO_RESULT_KEYS if video else {})}
+    results: dict[str, list[Any]] = {k: [] for k in ["rate", "rate_index", *keys, "model_parameters"]}
     for index in sorted(by_index):
         points = by_index[index]
         if len(points) != len(done):
@@ -348,13 +489,14 @@ def aggregate(name: str, records: list[dict[str, Any]], description: str) -> dic
         rates = {p["rate"] for p in points}
         results["rate"].append(rates.pop() if len(rates) == 1 else None)
         results["rate_index"].append(index)
-        for out_key, key in RESULT_KEYS.items():
+        for out_key, key in keys.items():
             results[out_key].append(_mean([p[key] for p in points]))
         params = [p["model"]["parameters"] for p in points if p.get("model")]
         results["model_parameters"].append(float(np.mean(params)) if len(params) == len(points) else None)
     statuses = [r["codecs"].get(name, {}).get("status", "missing") for r in records]
     return {"name": name, "description": description, "images": len(done),
-            "unsupported": statuses.count("unsupported"), "errors": statuses.count("error"), "results": results}
+            "unsupported": statuses.count("unsupported"), "unavailable": statuses.count("unavailable"),
+            "errors": statuses.count("error"), "results": results}
 
 
 def _curve(points: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -377,6 +519,28 @@ def _image_bd(record: dict[str, Any], anchor: str) -> dict[str, Any]:
             for name, entry in record["codecs"].items() if name != anchor and entry.get("status") == "done"}
 
 
+def flicker_at(points: list[dict[str, Any]], bpp: float) -> float | None:
+    """A codec's temporal flicker at ``bpp`` (linear in log bpp between its points; None outside them)."""
+    pts = sorted((p["bpp"], p["temporal_flicker"]) for p in points if p["bpp"] > 0)
+    if not pts or not pts[0][0] <= bpp <= pts[-1][0]:
+        return None
+    return float(np.interp(math.log(bpp), np.log([r for r, _ in pts]), [f for _, f in pts]))
+
+
+def _flicker_vs_anchor(record: dict[str, Any], anchor: str) -> dict[str, list[list[float | None]]]:
+    """Per codec, ``[bpp, its flicker, the anchor's flicker at that bpp]`` at each of its points."""
+    base = record["codecs"].get(anchor, {})
+    if base.get("status") != "done":
+        return {}
+    return {name: [[p["bpp"], p["temporal_flicker"], flicker_at(base["points"], p["bpp"])] for p in entry["points"]]
+            for name, entry in record["codecs"].items() if name != anchor and entry.get("status") == "done"}
+
+
+def record_anchors(record: dict[str, Any], cfg: BenchConfig) -> list[str]:
+    """The BD-rate anchors of a record: ``anchor`` for an image, :func:`sequence_anchors` for a sequence."""
+    return sequence_anchors(cfg) if record.get("kind") == "sequence" else [cfg.anchor]
+
+
 def _stats(values: list[float]) -> dict[str, Any]:
     return {"mean": float(np.mean(values)) if values else None, "median": float(np.median(values)) if values else None,
             "count": len(values)}
@@ -389,7 +553,8 @@ def set_bd(records: list[dict[str, Any]], names: list[str], anchor: str) -> dict
     for name in names:
         if name == anchor:
             continue
-        image_bd = [r["bd_vs_anchor"][name] for r in records if name in r.get("bd_vs_anchor", {})]
+        image_bd = [r["bd_vs_anchors"][anchor][name] for r in records
+                    if name in r.get("bd_vs_anchors", {}).get(anchor, {})]
         rates = [b["bd_rate_percent"] for b in image_bd if b["bd_rate_percent"] is not None]
         psnrs = [b["bd_psnr_db"] for b in image_bd if b["bd_psnr_db"] is not None]
         overlaps = [b["bd_rate_overlap_psnr_db"] for b in image_bd if b["bd_rate_overlap_psnr_db"]]
@@ -410,17 +575,40 @@ def set_bd(records: list[dict[str, Any]], names: list[str], anchor: str) -> dict
     return {"anchor": anchor, "per_codec": per_codec}
 
 
-def build_document(records: list[dict[str, Any]], cfg: BenchConfig, elapsed: float) -> dict[str, Any]:
-    """The results document from per-image records (each with its ``codecs`` entries)."""
+def _dataset_groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Records by data set; the sequences of a set that also holds images are the set ``NAME (sequences)``."""
+    kinds: dict[str, set[str]] = {}
     for record in records:
-        record["bd_vs_anchor"] = _image_bd(record, cfg.anchor)
+        kinds.setdefault(record["dataset"], set()).add(record.get("kind", "image"))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        split = record.get("kind") == "sequence" and len(kinds[record["dataset"]]) > 1
+        groups.setdefault(record["dataset"] + (" (sequences)" if split else ""), []).append(record)
+    return groups
+
+
+def build_document(records: list[dict[str, Any]], cfg: BenchConfig, elapsed: float) -> dict[str, Any]:
+    """The results document from per-image records (each with its ``codecs`` entries). The top-level
+    ``codecs`` and ``bd_rate_vs_anchor`` cover the images (the sequences when there are no images); each data
+    set has its own, and a set of sequences also its BD-rates against every sequence anchor."""
+    for record in records:
+        anchors = record_anchors(record, cfg)
+        record["anchor"] = anchors[0]
+        record["bd_vs_anchors"] = {anchor: _image_bd(record, anchor) for anchor in anchors}
+        record["bd_vs_anchor"] = record["bd_vs_anchors"][anchors[0]]
+        if record.get("kind") == "sequence":
+            record["flicker_vs_anchor"] = _flicker_vs_anchor(record, anchors[0])
     descriptions = {name: describe_codec(name, cfg) for name in cfg.codecs}
     datasets: dict[str, Any] = {}
-    for name in dict.fromkeys(r["dataset"] for r in records):
-        subset = [r for r in records if r["dataset"] == name]
-        datasets[name] = {"images": [r["id"] for r in subset],
+    for name, subset in _dataset_groups(records).items():
+        anchors = record_anchors(subset[0], cfg)
+        sets = [set_bd(subset, cfg.codecs, anchor) for anchor in anchors]
+        datasets[name] = {"kind": "sequences" if subset[0].get("kind") == "sequence" else "images",
+                          "images": [r["id"] for r in subset],
                           "codecs": [aggregate(c, subset, descriptions[c]) for c in cfg.codecs],
-                          "bd_vs_anchor": set_bd(subset, cfg.codecs, cfg.anchor)}
+                          "bd_vs_anchor": sets[0], "bd_vs_anchors": sets}
+    main = [r for r in records if r.get("kind") != "sequence"] or records
+    main_anchor = record_anchors(main[0], cfg)[0] if main else cfg.anchor
     ok, lpips_note = lpips_available()
     import torch
 
@@ -437,13 +625,21 @@ def build_document(records: list[dict[str, Any]], cfg: BenchConfig, elapsed: flo
             "ms-ssim": "pytorch_msssim MS-SSIM, data range = max - min; single-scale SSIM under 161 px "
                        "(see each point's ms_ssim_method)",
             "lpips": lpips_note if ok else f"unavailable: {lpips_note}",
-            "bpp": "8 * file bytes / pixels of the real file, header included",
+            "bpp": "8 * file bytes / pixels of the real file, header included (sequences: all frames)",
             "model_size": "decoder model carried by the file: parameters and their coded bytes",
+            "mbps": "sequences: 8 * file bytes * fps / frames / 1e6, fps from the frame times (DICOM "
+                    "TriggerTime / FrameTime) or 30 when the source has none (point and record say fps_assumed)",
+            "psnr_sequences": "sequences: psnr over the whole sequence, psnr_per_frame and psnr_mean_frames per "
+                              "frame, all with the peak = the whole source's max - min; ms_ssim = the mean over "
+                              "frames (ms_ssim_per_frame)",
+            "temporal_flicker": "sequences: mean |frame-to-frame change of the decoded - that of the source|, "
+                                "stored units (medinr.video.metrics.temporal_flicker)",
+            "time_per_frame": "sequences: encode_seconds_per_frame, decode_ms_per_frame (whole sequence / frames)",
         },
         "not_built": NOT_BUILT,
         "elapsed_seconds": elapsed,
-        "codecs": [aggregate(c, records, descriptions[c]) for c in cfg.codecs],
-        "bd_rate_vs_anchor": set_bd(records, cfg.codecs, cfg.anchor),
+        "codecs": [aggregate(c, main, descriptions[c]) for c in cfg.codecs],
+        "bd_rate_vs_anchor": set_bd(main, cfg.codecs, main_anchor),
         "datasets": datasets,
         "images": records,
     }
@@ -452,6 +648,7 @@ def build_document(records: list[dict[str, Any]], cfg: BenchConfig, elapsed: flo
 # ---------------------------------------------------------------- running
 
 def _finished(entry: dict[str, Any] | None) -> bool:
+    """Done or unsupported: kept by ``--resume`` (an error, or a codec whose tool was missing, runs again)."""
     return entry is not None and entry.get("status") in ("done", "unsupported")
 
 
@@ -479,7 +676,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _new_record(item: BenchItem) -> dict[str, Any]:
-    return {"id": item.id, "dataset": item.dataset, "paths": list(item.paths), "select": item.select, "codecs": {}}
+    return {"id": item.id, "dataset": item.dataset, "kind": "sequence" if item.sequence else "image",
+            "paths": list(item.paths), "select": item.select, "codecs": {}}
 
 
 def _visual_items(items: list[BenchItem]) -> set[str]:
@@ -507,7 +705,9 @@ def run_bench(specs: list[str] | list[BenchItem], cfg: BenchConfig, progress: Be
     items = [s for s in specs if isinstance(s, BenchItem)]
     names = [str(s) for s in specs if not isinstance(s, BenchItem)]
     if names:
-        items += resolve(names, frames=cfg.frames, slice_spec=cfg.slice)
+        items += resolve(names, frames=cfg.frames, slice_spec=cfg.slice,
+                         series_as_sequences=any(is_video_codec(name, cfg) for name in cfg.codecs))
+    check_anchors(cfg, items)
     cfg.datasets = list(dict.fromkeys(item.dataset for item in items))
     previous = load_previous(out, cfg) if resume and out is not None else {}
     records = {item.id: _new_record(item) for item in items}

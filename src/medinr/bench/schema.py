@@ -27,13 +27,18 @@ POINT = {
                   "properties": {"parameters": NUMBER_OR_NULL, "model_bytes": NUMBER}},
         "warnings": {"type": "array", "items": {"type": "string"}},
         "bitstream_b64": {"type": "string"},
+        # sequences (the runner writes all of them on every point of a sequence)
+        "mbps": NUMBER, "fps": NUMBER, "fps_assumed": {"type": "boolean"}, "frames": {"type": "integer"},
+        "psnr_per_frame": {"type": "array", "items": NUMBER}, "psnr_mean_frames": NUMBER,
+        "ms_ssim_per_frame": {"type": "array", "items": NUMBER}, "temporal_flicker": NUMBER,
+        "encode_seconds_per_frame": NUMBER, "decode_ms_per_frame": NUMBER,
     },
 }
 
 ENTRY = {
     "type": "object",
     "required": ["status", "reason", "points", "seconds"],
-    "properties": {"status": {"enum": ["done", "unsupported", "error"]}, "reason": STRING_OR_NULL,
+    "properties": {"status": {"enum": ["done", "unsupported", "unavailable", "error"]}, "reason": STRING_OR_NULL,
                    "points": {"type": "array", "items": POINT}, "seconds": NUMBER,
                    "notes": {"type": "array", "items": {"type": "string"}}},
 }
@@ -74,7 +79,7 @@ COMPRESSAI = {
     "required": ["name", "description", "results", "images", "unsupported", "errors"],
     "properties": {
         "name": {"type": "string"}, "description": {"type": "string"}, "images": {"type": "integer"},
-        "unsupported": {"type": "integer"}, "errors": {"type": "integer"},
+        "unsupported": {"type": "integer"}, "unavailable": {"type": "integer"}, "errors": {"type": "integer"},
         "results": {"type": "object",
                     "required": ["rate", "rate_index", "bpp", "psnr", "psnr_bits", "ms-ssim", "rmse", "max_abs_error",
                                  "lpips",
@@ -87,12 +92,17 @@ RECORD = {
     "type": "object",
     "required": ["id", "dataset", "paths", "select", "codecs", "bd_vs_anchor"],
     "properties": {
-        "id": {"type": "string"}, "dataset": {"type": "string"},
+        "id": {"type": "string"}, "dataset": {"type": "string"}, "kind": {"enum": ["image", "sequence"]},
         "paths": {"type": "array", "items": {"type": "string"}}, "select": STRING_OR_NULL,
         "shape": {"type": "array", "items": {"type": "integer"}}, "dtype": {"type": "string"},
         "bits_stored": {"type": "integer"}, "signed": {"type": "boolean"}, "value_range": RANGE,
+        "frames": {"type": "integer"}, "fps": NUMBER, "fps_assumed": {"type": "boolean"},
         "codecs": {"type": "object", "additionalProperties": ENTRY},
+        "anchor": {"type": "string"},
         "bd_vs_anchor": {"type": "object", "additionalProperties": BD},
+        "bd_vs_anchors": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": BD}},
+        "flicker_vs_anchor": {"type": "object", "additionalProperties": {
+            "type": "array", "items": {"type": "array", "items": NUMBER_OR_NULL}}},
     },
 }
 
@@ -114,8 +124,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
         "bd_rate_vs_anchor": SET_BD,
         "datasets": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["images", "codecs", "bd_vs_anchor"],
-            "properties": {"images": {"type": "array", "items": {"type": "string"}},
-                           "codecs": {"type": "array", "items": COMPRESSAI}, "bd_vs_anchor": SET_BD}}},
+            "properties": {"kind": {"enum": ["images", "sequences"]},
+                           "images": {"type": "array", "items": {"type": "string"}},
+                           "codecs": {"type": "array", "items": COMPRESSAI}, "bd_vs_anchor": SET_BD,
+                           "bd_vs_anchors": {"type": "array", "items": SET_BD}}}},
         "images": {"type": "array", "items": RECORD},
     },
 }
