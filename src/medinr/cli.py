@@ -95,13 +95,15 @@ def main() -> None:
 @click.option("--max-error", type=click.IntRange(min=0), default=None,
               help="Near-lossless: every stored value within this of the source (0 = lossless).")
 @click.option("--hash", "source_hash", is_flag=True, help="Store the SHA-256 of the source pixels (medinr verify).")
+@click.option("--init", "init_file", type=click.Path(path_type=Path), default=None,
+              help="Start from this init file (medinr meta-train) instead of the installed one; decode needs it too.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None, preset: str, modality: str,
            arch: str | None, slice_spec: str | None, keep_metadata: bool, steps: int | None, max_error: int | None,
-           source_hash: bool, quiet: bool, as_json: bool) -> None:
+           source_hash: bool, init_file: Path | None, quiet: bool, as_json: bool) -> None:
     """Compress INPUT (DICOM, NIfTI, PNG/TIFF/JPEG, .npy, fastMRI .h5) to a .minr file."""
-    from medinr.codec import encode_report, validate_targets
+    from medinr.codec import ModalityChoice, detect_modality, encode_report, validate_targets
     from medinr.io import read
     from medinr.io.common import atomic_write
 
@@ -109,20 +111,23 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
         raise MedinrError(f"output must end in .minr, got {output.name}")
     validate_targets(bpp, psnr, modality)
     image = read(input_path, slice=slice_spec)
+    choice = detect_modality(image) if modality == "auto" else ModalityChoice(modality, "given")
     with _progress(quiet or as_json) as progress:
-        result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=modality,
+        result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=choice.modality,
                                keep_metadata=keep_metadata, progress=progress, arch=arch, fit_steps=steps,
-                               grid_steps=steps, max_error=max_error, source_hash=source_hash)
+                               grid_steps=steps, max_error=max_error, source_hash=source_hash, init_file=init_file)
     atomic_write(output, ".minr", lambda tmp: tmp.write_bytes(result.data))
     summary = {"input": str(input_path), "output": str(output), "bytes": len(result.data), **result.metrics,
-               "warnings": result.warnings}
+               "modality": choice.modality, "modality_source": choice.source,
+               "modality_confidence": choice.confidence, "warnings": result.warnings}
     if as_json:
         _print_json(summary)
     elif not quiet:
         m = result.metrics
         click.echo(f"{output}: {len(result.data)} bytes, {m['bpp']:.4f} bpp (ratio {m['compression_ratio']:.1f}:1), "
                    f"PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, max error {m['max_abs_error']:g}, "
-                   f"encode {result.encode_seconds:.1f} s, decode {result.decode_seconds * 1000:.0f} ms")
+                   f"encode {result.encode_seconds:.1f} s, decode {result.decode_seconds * 1000:.0f} ms, "
+                   f"modality {choice}")
     for note in result.warnings:
         click.echo(f"medinr: warning: {note}", err=True)
 
@@ -131,8 +136,10 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
 @click.argument("input_path", metavar="IN.minr", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output file: .dcm, .png, .tif, .npy, .nii or .nii.gz.")
+@click.option("--init", "init_file", type=click.Path(path_type=Path), default=None,
+              help="The init file IN.minr was encoded with (encode --init).")
 @click.option("--quiet", is_flag=True)
-def decode(input_path: Path, output: Path, quiet: bool) -> None:
+def decode(input_path: Path, output: Path, init_file: Path | None, quiet: bool) -> None:
     """Decompress a .minr file to DICOM, PNG, TIFF, NumPy or NIfTI."""
     from medinr.codec import decode as decode_bytes
     from medinr.io import write
@@ -140,7 +147,7 @@ def decode(input_path: Path, output: Path, quiet: bool) -> None:
 
     data = _read_bytes(input_path)
     start = time.perf_counter()
-    image = decode_bytes(data)
+    image = decode_bytes(data, init_file)
     seconds = time.perf_counter() - start
     write(image, output, derivation=derivation_for(data))
     if not quiet:

@@ -26,7 +26,7 @@ from medinr.config import preset_config, resolve_arch
 from medinr.errors import BitstreamError, InputError, MedinrError, RateControlError
 from medinr.io.common import make_image
 from medinr.io.image import MedicalImage
-from medinr.meta.inits import Init, check_digest
+from medinr.meta.inits import FileInitCodec, Init, check_digest, read_init_file
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 from medinr.residual import decode_near_lossless, residual_of
@@ -50,17 +50,37 @@ class EncodeResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def detect_modality(image: MedicalImage) -> str:
-    """Modality family from DICOM Modality / BodyPartExamined; ``generic`` when nothing says."""
+@dataclass(frozen=True)
+class ModalityChoice:
+    """The modality an encode uses and how it was chosen: ``given`` (by the caller), ``tags`` (DICOM) or
+    ``classifier`` (:mod:`medinr.features.classifier`, with the probability of its choice)."""
+
+    modality: str
+    source: str
+    confidence: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.modality} ({self.source}" + ("" if self.confidence is None else
+                                                     f", confidence {self.confidence:.2f}") + ")"
+
+
+def detect_modality(image: MedicalImage) -> ModalityChoice:
+    """Modality family from DICOM Modality / BodyPartExamined; when they say nothing (no tags, or OT), from
+    the hybrid-feature classifier (``generic`` when it is unsure); ``generic`` for other modalities."""
     modality = (image.modality or "").upper()
     body = (image.body_part or "").upper()
     if modality in ("CR", "DX") or (modality in ("", "OT") and "CHEST" in body):
-        return "cxr"
+        return ModalityChoice("cxr", "tags")
     if modality == "MR":
-        return "cine" if image.frame_times and image.frames > 1 else "mri"
+        return ModalityChoice("cine" if image.frame_times and image.frames > 1 else "mri", "tags")
     if modality == "CT":
-        return "ct"
-    return "generic"
+        return ModalityChoice("ct", "tags")
+    if modality in ("", "OT"):
+        from medinr.features.classifier import installed_classifier
+
+        chosen, confidence = installed_classifier().choose(image)
+        return ModalityChoice(chosen, "classifier", confidence)
+    return ModalityChoice("generic", "tags")
 
 
 def _as_image(image: MedicalImage | np.ndarray) -> MedicalImage:
@@ -128,7 +148,8 @@ def validate_targets(bpp: float | None, psnr: float | None, modality: str = "aut
 def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: float | None = None,
            preset: str = "balanced", modality: str = "auto", keep_metadata: bool = False,
            progress: ProgressFn | None = None, max_error: int | None = None,
-           inr_bpps: Sequence[float] = (), source_hash: bool = False, **options: Any) -> bytes:
+           inr_bpps: Sequence[float] = (), source_hash: bool = False, init_file: str | os.PathLike[str] | None = None,
+           **options: Any) -> bytes:
     """Compress an image to ``.minr`` bytes.
 
     ``bpp``: target size in bits per pixel of the whole file (header included); ``psnr``: smallest
@@ -138,17 +159,25 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     ``max_error``: near-lossless (every stored value within it; 0 = lossless): a context-coded residual,
     with the INR at each of ``inr_bpps`` as side information if that is smaller (:mod:`medinr.residual`).
     ``source_hash``: store the SHA-256 of the source pixels (``medinr verify``).
+    ``init_file``: start from this init file (``medinr meta-train``) instead of the installed init; its
+    architecture is used when ``arch`` is auto, and decoding then needs the same file.
     """
     image = _as_image(image)
     validate_targets(bpp, psnr, modality)
     cfg = preset_config(preset, **options)
-    modality = detect_modality(image) if modality == "auto" else modality
+    modality = detect_modality(image).modality if modality == "auto" else modality
+    user_init = None if init_file is None else read_init_file(init_file)
+    if user_init is not None and cfg.arch == "auto":
+        cfg.arch = user_init.arch
     cfg.arch = resolve_arch(cfg.arch, modality, max_error is not None)
     try:
         arch_codec = get_arch(cfg.arch)
     except KeyError:
         raise MedinrError(f"unknown architecture {cfg.arch!r}: choose auto or one of {', '.join(ARCH_CODECS)}") \
             from None
+    if user_init is not None:
+        arch_codec = FileInitCodec(arch_codec, user_init, init_file)
+        cfg = arch_codec.encoder_config(cfg)
     torch.set_num_threads(max(1, min(cfg.threads, os.cpu_count() or 1)))
     frames = image.frame_stack()
     norm = Normalisation.of(frames)
@@ -212,9 +241,11 @@ def _encode_near_lossless(image: MedicalImage, frames: np.ndarray, norm: Normali
     return write_container(header, extra + chosen.sections)
 
 
-def decode(data: bytes) -> MedicalImage:
-    """Decompress ``.minr`` bytes to the stored pixel values in the source's dtype, shape and range."""
-    return _decode_container(read_container(data))
+def decode(data: bytes, init_file: str | os.PathLike[str] | None = None) -> MedicalImage:
+    """Decompress ``.minr`` bytes to the stored pixel values in the source's dtype, shape and range.
+
+    ``init_file``: the init file the stream was encoded with (``encode(..., init_file=...)``)."""
+    return _decode_container(read_container(data), init_file)
 
 
 def _arch_and_config(header: Header) -> tuple[ArchCodec, Any]:
@@ -228,9 +259,11 @@ def _arch_and_config(header: Header) -> tuple[ArchCodec, Any]:
         raise BitstreamError(f"corrupted architecture configuration ({exc})") from None
 
 
-def _decode_container(container: Container) -> MedicalImage:
+def _decode_container(container: Container, init_file: str | os.PathLike[str] | None = None) -> MedicalImage:
     header = container.header
     arch_codec, config = _arch_and_config(header)
+    if init_file is not None:
+        arch_codec = FileInitCodec(arch_codec, read_init_file(init_file), init_file)
     init = arch_codec.load_init(header.init_name, config)
     check_digest(init, header.init_hash)
     residual = residual_of(container)
@@ -341,7 +374,7 @@ def encode_report(image: MedicalImage | np.ndarray, **kwargs: Any) -> EncodeResu
         data = encode(image, **kwargs)
         encode_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    decoded = decode(data)
+    decoded = decode(data, kwargs.get("init_file"))
     decode_seconds = time.perf_counter() - start
     metrics = quality_report(image.pixels, decoded.pixels, bits=image.bits_stored, num_bytes=len(data))
     metrics.update(encode_seconds=encode_seconds, decode_seconds=decode_seconds)

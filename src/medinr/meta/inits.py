@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,36 @@ def modality_init(arch: str, modality: str, config: Any) -> Init:
 def check_digest(init: Init, expected: bytes) -> None:
     """Refuse to decode with an init other than the one the stream was made with."""
     if init.digest != expected:
-        raise InitError(f"initialisation {init.name!r} on this machine (digest {init.digest.hex()}) differs from "
+        raise InitError(f"initialisation {init.name!r} here (digest {init.digest.hex()}) differs from "
                         f"the one this file was encoded with (digest {expected.hex()}); "
-                        "install the medinr version that wrote it")
+                        "install the medinr version that wrote it, or pass the init file it was encoded with "
+                        "(--init FILE)")
+
+
+class FileInitCodec:
+    """An architecture codec (:class:`medinr.archs.ArchCodec`) that starts from, and decodes with, the init in
+    one file (``medinr encode/decode --init FILE``, e.g. made by ``medinr meta-train``) instead of the
+    installed ones; everything else is the wrapped codec's."""
+
+    def __init__(self, codec: Any, init_file: InitFile, path: str | os.PathLike[str]) -> None:
+        self.codec, self.init_file, self.path = codec, init_file, Path(path)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.codec, name)
+
+    def load_init(self, name: str, config: Any) -> Init:
+        """The file's init for ``config`` (InitError when the file is for another network)."""
+        file = self.init_file
+        if not isinstance(config, ARCHITECTURES[file.arch].config_type) or not file.covers(file.arch, config):
+            raise InitError(f"initialisation file {self.path} ({file.arch}, widths {sorted(file.params)}) has no "
+                            f"parameters for this {self.codec.name} configuration {config}")
+        return file.init_for(config)
+
+    def default_init(self, config: Any, modality: str) -> Init:
+        return self.load_init(self.init_file.name, config)
+
+    def encoder_config(self, cfg: Any) -> Any:
+        """``cfg`` (an EncoderConfig) with its widths limited to the file's, so rate control picks a covered one."""
+        widths = tuple(sorted(self.init_file.params))
+        return replace(cfg, widths=tuple(w for w in cfg.widths if w in widths) or widths,
+                       default_width=cfg.default_width if cfg.default_width in widths else widths[-1])
