@@ -232,7 +232,7 @@ def _floats(text: str) -> list[float]:
                    "--codecs, DICOM-series folders (cine-test) and video files are sequences under every rule.")
 @click.option("--seq-frames", type=int, default=None, help="Sequences: first N frames only [quick: 10].")
 @click.option("--seq-crop", type=int, default=None, help="Sequences: centre crop N x N [default --crop; quick: 128].")
-@click.option("--seq-bpps", default=None, help="Sequences: medinr target bpps [default --bpps; quick 0.1,0.3,1].")
+@click.option("--seq-bpps", default=None, help="Sequences: medinr target bpps [default --bpps; quick 0.05,0.2,1].")
 @click.option("--video-anchors", default=None,
               help="Sequences: BD-rate anchors, those among the codecs [default x265-veryslow,jpeg2000-frames].")
 @click.option("--nerv-steps", type=int, default=None, help="NeRV fitting steps [default 600; quick 300].")

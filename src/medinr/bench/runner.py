@@ -115,12 +115,13 @@ MEASUREMENT_FIELDS = ("medinr_bpps", "preset", "arch", "fit_steps", "coin_steps"
 #: machine, one 256 px medinr encode at preset fast takes about 23 CPU-seconds with ``seed`` and 12 with
 #: ``grid``; the public test sets (28 images) then need about 1,300 (seed) or 700 (grid) CPU-seconds, plus
 #: about 100 for JPEG 2000, JPEG XL and JPEG: within 15 minutes with ``--jobs 2`` on 2 idle cores.
-#: Sequences under ``--quick``: the first 10 frames, 128 px crops, three medinr points. Measured on this machine
-#: (one thread, 10 x 128 x 128 cine): ``medinr:seed-video:fast`` about 17 s a point, the x264 / x265 ``veryslow``
-#: sweeps about 2 and 8 s, per-frame JPEG 2000 under 1 s: the two cine-test sequences add about 2 minutes per
-#: medinr video codec. Per-frame ``medinr:grid:fast`` costs about 80 s a point (10 frames): 8 minutes more.
+#: Sequences under ``--quick``: the first 10 frames, 128 px crops, three medinr points spread over 1.3 decades (x265's
+#: CRF sweep is about 3 dB a point: a narrower medinr range holds too few anchor points for a BD-rate). Measured on
+#: this machine (one thread, 10 x 128 x 128 cine): ``medinr:seed-video:fast`` about 17 CPU-s a point, the x264 /
+#: x265 ``veryslow`` sweeps about 3 and 7 CPU-s, per-frame JPEG 2000 under 1 s: the two cine-test sequences take
+#: about 2.5 CPU-minutes with one medinr video codec. Per-frame ``medinr:grid:fast`` costs about 80 CPU-s a point.
 QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "coin_steps": 500, "nerv_steps": 300,
-         "sequence_frames": 10, "sequence_crop": 128, "sequence_bpps": [0.1, 0.3, 1.0]}
+         "sequence_frames": 10, "sequence_crop": 128, "sequence_bpps": [0.05, 0.2, 1.0]}
 
 
 def make_config(quick: bool = False, **overrides: Any) -> BenchConfig:
