@@ -107,7 +107,7 @@ def test_report_has_the_cine_table_and_summary_the_cine_rows(video_run, tmp_path
     assert f"| {SEED_VIDEO} | 1 | " in summary
 
 
-def test_npy_stack_as_a_sequence_without_timing(shared_data: Path, tmp_path: Path) -> None:
+def test_npy_stack_as_a_sequence_without_timing_and_volumes_sampled(shared_data: Path, tmp_path: Path) -> None:
     from medinr.io import read
 
     stack = read(shared_data / "cine" / "train" / "SCD0000201_mid").pixels[:5, 96:128, 96:128]
@@ -115,6 +115,8 @@ def test_npy_stack_as_a_sequence_without_timing(shared_data: Path, tmp_path: Pat
     assert resolve([str(tmp_path / "clip.npy")])[0].sequence is False  # sampled as slices by default
     (item,) = resolve([str(tmp_path / "clip.npy")], frames="sequence")
     assert item.sequence
+    volume = resolve([str(shared_data / "mri" / "test" / "dipy_S0_10slices.nii.gz")], frames="sequence")
+    assert len(volume) == 3 and not any(i.sequence for i in volume)  # a NIfTI volume is sampled, not a sequence
     cfg = make_config(codecs=["jpeg2000-frames"], sequence_frames=3, rate_points=2)
     document = run_bench([item], cfg)
     (record,) = document["images"]

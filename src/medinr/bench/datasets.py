@@ -10,7 +10,8 @@ stack axis, ``all`` every slice, ``stack`` the whole ``(N, H, W)`` stack as one 
 stack as one *sequence* (benchmarked as video: rate in Mbps, per-frame quality, temporal flicker). NIfTI
 slices are cut along the file's third axis (axial for the usual RAS/LAS storage order).
 
-Sequences (:data:`SEQUENCE_TEXT`): under ``sequence`` every multi-frame source is one; under the other rules,
+Sequences (:data:`SEQUENCE_TEXT`): under ``sequence`` every multi-frame source is one (NIfTI volumes are
+sampled: a 4D NIfTI needs a slice choice this rule does not make); under the other rules,
 DICOM-series folders (the cine sets) and video files are sequences when ``series_as_sequences`` is set (the
 runner sets it when a video codec is asked for), so ``medinr bench cine-test --codecs x265,...`` codes whole
 cine loops while the same set under image codecs alone is still sampled frame by frame.
@@ -48,8 +49,9 @@ RULE_TEXT = (f"volumes, multi-frame files and sequences: 'sample' = {SAMPLE_COUN
              f"middle {round(100 * (SAMPLE_SPAN[1] - SAMPLE_SPAN[0]))} % of the stack axis (NIfTI: the file's "
              "third axis), 'all' = every slice, 'stack' = the whole stack as one image, 'sequence' = the whole "
              "stack as one sequence")
-SEQUENCE_TEXT = ("sequences (coded and measured as video): every multi-frame source under --frames sequence; under "
-                 "the other rules, DICOM-series folders and video files whenever a video codec is among the codecs")
+SEQUENCE_TEXT = ("sequences (coded and measured as video): every multi-frame source but NIfTI volumes (sampled) under "
+                 "--frames sequence; under the other rules, DICOM-series folders and video files whenever a video "
+                 "codec is among the codecs")
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,10 @@ def _file_items(path: Path, dataset: str, label: str, rule: str, slice_spec: str
     if slice_spec is not None:
         return [BenchItem(f"{label}[{slice_spec}]", dataset, (str(path),), slice_spec)]
     axis, n = _stack_axis(path)
-    sequence = rule == "sequence" or (series and path.name.lower().endswith(VIDEO_EXTENSIONS))
+    name = path.name.lower()
+    if rule == "sequence" and name.endswith((".nii", ".nii.gz")):
+        rule = "sample"  # a volume; a 4D NIfTI sequence needs a slice choice the benchmark does not make
+    sequence = rule == "sequence" or (series and name.endswith(VIDEO_EXTENSIONS))
     if n == 1 or rule == "stack" or sequence:
         return [BenchItem(label, dataset, (str(path),), sequence=sequence and n > 1)]
     return [BenchItem(f"{label}[{axis}:{i}]", dataset, (str(path),), f"{axis}:{i}")
