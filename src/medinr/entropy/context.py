@@ -30,8 +30,9 @@ SCALE_INDEX_RANGE = (-5 * SCALE_STEPS, 10 * SCALE_STEPS)
 MAX_ABS_LATENT = 2**12 - 1
 _FRAC_TABLE = np.array([2.0 ** (i / SCALE_STEPS) for i in range(SCALE_STEPS)])
 
-#: predict(level, current grid (undecoded = 0), parent grid or None) -> (means, scale indices), full-grid arrays
-Predictor = Callable[[int, np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]]
+#: predict(level, current grid (undecoded = 0), parent grid or None, pass mask) -> (means, scale indices) of the
+#: mask's positions in row-major order (only those are evaluated: half the work of a full-grid prediction)
+Predictor = Callable[[int, np.ndarray, np.ndarray | None, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def fixed_point(x: np.ndarray, frac_bits: int) -> np.ndarray:
@@ -55,9 +56,8 @@ def _passes(shape: tuple[int, ...]) -> list[np.ndarray]:
     return [first, ~first]
 
 
-def _model_args(means: np.ndarray, indices: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (np.ascontiguousarray(means[mask], dtype=np.float64),
-            np.ascontiguousarray(scales_of(indices[mask]), dtype=np.float64))
+def _model_args(means: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(scales_of(indices), dtype=np.float64)
 
 
 def encode_levels(levels: list[np.ndarray], predict: Predictor) -> bytes:
@@ -77,8 +77,8 @@ def encode_levels(levels: list[np.ndarray], predict: Predictor) -> bytes:
         model = constriction.stream.model.QuantizedLaplace(low, high)
         current = np.zeros(z.shape)
         for mask in _passes(z.shape):
-            means, indices = predict(s, current, parent)
-            coder.encode(np.ascontiguousarray(z[mask], dtype=np.int32), model, *_model_args(means, indices, mask))
+            coder.encode(np.ascontiguousarray(z[mask], dtype=np.int32), model,
+                         *_model_args(*predict(s, current, parent, mask)))
             current[mask] = z[mask]
     return bytes(side) + coder.get_compressed().tobytes()
 
@@ -104,9 +104,9 @@ def decode_levels(data: bytes, shapes: list[tuple[int, ...]], predict: Predictor
             model = constriction.stream.model.QuantizedLaplace(low, high)
             current[:] = 0.0
             for mask in _passes(current.shape):
-                means, indices = predict(s, current, parent)
+                args = _model_args(*predict(s, current, parent, mask))
                 try:
-                    current[mask] = decoder.decode(model, *_model_args(means, indices, mask))
+                    current[mask] = decoder.decode(model, *args)
                 except Exception as exc:  # constriction raises plain errors on garbage input
                     raise BitstreamError(f"corrupted latent section ({exc})") from exc
         levels[s] = current.astype(np.int64)

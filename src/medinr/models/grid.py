@@ -81,8 +81,9 @@ def _second_pass(h: int, w: int) -> torch.Tensor:
     return torch.from_numpy(np.indices((h, w)).sum(axis=0) % 2 == 1)
 
 
-def context_features(current: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:
-    """Causal context of every position of a level, (CONTEXT_INPUTS, h * w).
+def context_features(current: torch.Tensor, parent: torch.Tensor | None,
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Causal context of every position of a level, (CONTEXT_INPUTS, h * w), or of the ``mask``'s positions only.
 
     Rows: the 3x3 neighbourhood of the co-located parent sample (zero on the coarsest level); the N, S,
     W, E neighbours and a flag, both only on the checkerboard's second pass, where those neighbours are
@@ -98,7 +99,8 @@ def context_features(current: torch.Tensor, parent: torch.Tensor | None) -> torc
         up = F.interpolate(hood, scale_factor=2, mode="nearest")[0, :, :h, :w]
     pad = F.pad(current[None, None], (1, 1, 1, 1))[0, 0]
     neighbours = torch.stack([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:], current.new_ones(h, w)])
-    return torch.cat([up, neighbours * second]).reshape(CONTEXT_INPUTS, -1)
+    features = torch.cat([up, neighbours * second]).reshape(CONTEXT_INPUTS, -1)
+    return features if mask is None else features[:, mask.reshape(-1)]
 
 
 class GridModel(nn.Module):
@@ -169,11 +171,12 @@ class GridModel(nn.Module):
     # ---- entropy model -----------------------------------------------------------------------------
 
     def _context(self, level: int, current: torch.Tensor, parent: torch.Tensor | None,
-                 weights: list[torch.Tensor], hidden_round: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """Laplace (mean, log2 scale) of every position of a level, (2, h, w)."""
+                 weights: list[torch.Tensor], hidden_round: Callable[[torch.Tensor], torch.Tensor],
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Laplace (mean, log2 scale) of every position of a level, (2, h * w), or of the ``mask``'s, (2, n)."""
         w1, b1, w2, b2, bias = weights
-        hidden = hidden_round(torch.relu(torch.addmm(b1[:, None], w1, context_features(current, parent))))
-        return torch.addmm((b2 + bias[level])[:, None], w2, hidden).reshape(2, *current.shape)
+        hidden = hidden_round(torch.relu(torch.addmm(b1[:, None], w1, context_features(current, parent, mask))))
+        return torch.addmm((b2 + bias[level])[:, None], w2, hidden)
 
     def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """Code length in bits of (noisy or rounded) latents under the context model, differentiable in the
@@ -183,7 +186,7 @@ class GridModel(nn.Module):
         lo, hi = (i / SCALE_STEPS for i in SCALE_INDEX_RANGE)
         for s, z in enumerate(latents):
             parent = latents[s + 1].detach() if s + 1 < len(latents) else None
-            out = self._context(s, z.detach(), parent, weights, lambda h: h)
+            out = self._context(s, z.detach(), parent, weights, lambda h: h).reshape(2, *z.shape)
             scale = torch.exp2(out[1].clamp(lo, hi))
             d = -(z - out[0]).abs()
             upper = d + 0.5  # P = F(d + 1/2) - F(d - 1/2) of a zero-mean Laplace, evaluated on the left side
@@ -194,8 +197,10 @@ class GridModel(nn.Module):
         return total
 
     @torch.no_grad()
-    def exact_context(self, level: int, current: np.ndarray, parent: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The coder's predictor: means on the ``2**-MEAN_FRAC`` grid and integer log-scale indices.
+    def exact_context(self, level: int, current: np.ndarray, parent: np.ndarray | None,
+                      mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The coder's predictor (:data:`medinr.entropy.context.Predictor`): means on the ``2**-MEAN_FRAC`` grid
+        and integer log-scale indices of the ``mask``'s positions.
 
         Weights are rounded to fixed point and evaluated in float64, where every operation is exact, so
         the result does not depend on thread count or summation order.
@@ -204,7 +209,8 @@ class GridModel(nn.Module):
                    for p in [*self.context, self.level_bias]]
         out = self._context(level, torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
                             weights,
-                            lambda h: torch.from_numpy(np.minimum(fixed_point(h.numpy(), _H_FRAC), _H_MAX)))
+                            lambda h: torch.from_numpy(np.minimum(fixed_point(h.numpy(), _H_FRAC), _H_MAX)),
+                            torch.from_numpy(mask))
         out = out.numpy()
         means = np.clip(fixed_point(out[0], MEAN_FRAC), -MAX_ABS_LATENT, MAX_ABS_LATENT)
         indices = np.clip(np.rint(out[1] * SCALE_STEPS), *SCALE_INDEX_RANGE).astype(np.int64)
