@@ -17,7 +17,7 @@ def test_report_renders_with_all_referenced_images(bench_run, tmp_path) -> None:
     sources = re.findall(r'<img src="([^"]+)"', text)
     assert {"rd_files.png", "bars_files.png", "visual_files.png"} <= set(sources)
     assert all((page.parent / s).is_file() and (page.parent / s).stat().st_size > 1000 for s in sources)
-    assert "BD-rate" in text and "unsupported on 1 image(s)" in text and "liif" in text
+    assert "BD-rate" in text and "unsupported on 1 image(s)" in text and "coordnet" in text
 
 
 def test_report_refuses_other_json(tmp_path) -> None:

@@ -90,7 +90,7 @@ def test_codec_names_and_sweeps() -> None:
     for bad in ("medinr:nope", "medinr:seed:slow", "medinr::fast"):
         with pytest.raises(MedinrError):
             parse_medinr(bad, cfg)
-    for bad in (["liif"], ["coordnet"], ["jpeg9"], ["jpeg", "jpeg"]):
+    for bad in (["coordnet"], ["jpeg9"], ["jpeg", "jpeg"]):
         with pytest.raises(MedinrError):
             runner.validate_config(make_config(codecs=bad, anchor=bad[0]))
     points = sweep_points(Spiht().sweep(8), 3)
