@@ -5,6 +5,7 @@ kept by every sequence writer), single-frame refusal, corrupted streams, and the
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,46 @@ def test_refined_payload_decodes_and_bad_flags_are_refused(clip: object, coded: 
         reconstruct_sequence(bytes([2]) + body, *args)
     with pytest.raises(BitstreamError, match="refinement"):
         reconstruct_sequence(bytes([REFINED]) + shifted.tobytes()[:10], *args)
+
+
+def test_clip_tasks_and_the_video_init_meta_trained_on_them(clip: object, shared_data: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from medinr.archs import get_arch
+    from medinr.meta import inits
+    from medinr.meta.tasks import TaskSampler, load_sources
+    from medinr.meta.train import meta_train
+
+    series = [shared_data / "cine/train/SCD0000101_mid", shared_data / "cine/train/SCD0000101_apical"]
+    sources, _ = load_sources(series[:1])
+    task = TaskSampler(sources, 16, 200, 0, clip_frames=4).task()
+    assert task.image.shape == (4, 16, 16) and task.sizes == (4, 16, 16)
+    index, values = task.pixels(task.support[:5])
+    assert len(index) == 3 and torch.equal(task.image[index], values)
+
+    monkeypatch.setattr(inits, "INIT_DIR", tmp_path)
+    result = meta_train("cine", series[:1], tmp_path / "seed-cine.pt", val_paths=series[1:], algorithm="reptile",
+                        steps=2, inner_steps=1, inner_lr=0.01, outer_lr=0.1, tasks_per_batch=1, task_size=16,
+                        support_pixels=256, query_pixels=256, widths=(8,), val_tasks=1, val_every=2, val_fit_steps=2,
+                        summary_steps=(), clip_frames=4)
+    assert result.name == "seed-cine" and result.config.coord_dims == 3
+    inits.write_manifest(tmp_path)
+    arch = get_arch("seed-video")
+    covered = SeedConfig(scales=4, hidden=8, coord_dims=3)
+    assert arch.default_init(covered, "cine").name == "seed-cine"
+    assert arch.default_init(covered, "mri").name == arch.default_init(replace(covered, hidden=16), "cine").name \
+        == "random"
+    coded = encode_report(clip, modality="cine", **TINY)  # 32 px: 4 bands, the 4th from the random init
+    assert describe(coded.data)["init"]["name"] == "seed-cine"
+    np.testing.assert_array_equal(decode(coded.data).pixels, coded.decoded.pixels)
+
+
+def test_shipped_cine_video_init_serves_its_width_at_every_size() -> None:
+    from medinr.archs import get_arch
+    from medinr.meta import inits
+
+    arch = get_arch("seed-video")
+    for scales in (5, 6, 7):  # 64 px clips take its first bands, 256 px ones one random band beyond them
+        init = arch.default_init(SeedConfig(scales=scales, hidden=48, coord_dims=3), "cine")
+        assert init.name == "seed-cine" and all(torch.isfinite(p).all() for p in init.params)
+    assert inits.installed_inits()["seed-cine"]["command"] == \
+        "nice -n 10 python -m medinr.meta.ship cine --data /work/shared/data"

@@ -7,6 +7,8 @@ quantisation-aware fine-tuning, search again, entropy coding) with a space-time 
 and the payload layout of ``seed`` (one step-index byte per parameter slice, then the entropy-coded
 symbols) after a flag byte and, when rate-distortion says it pays, a 3x3x3 refinement filter fitted by least
 squares to the decoded sequence (:func:`medinr.models.video.fit_refinement`; 56 bytes).
+Fitting starts from the modality's video init when one is installed for the chosen width (``seed-cine``:
+Reptile on 8-frame cine clips, ``python -m medinr.meta.ship cine``), else from the random init.
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ from medinr.archs import ArchCodec, ProgressFn, register
 from medinr.archs.seed import _model_from, _Quantiser, param_count, parse_payload
 from medinr.config import EncoderConfig
 from medinr.errors import BitstreamError, InputError
-from medinr.meta.inits import Init, load_init, modality_init
+from medinr.meta.inits import Init, installed_inits, load_init, random_init, read_installed
 from medinr.metrics import psnr
 from medinr.models.seed import SeedConfig, SeedINR
 from medinr.models.video import REFINE_STEP, REFINE_TAPS, fit_refinement, predict_grid, refine
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, fisher_information
 from medinr.ratecontrol import RateTarget, largest_true
-from medinr.video.fit import SequenceFitter
+from medinr.video.fit import TEMPORAL_WEIGHT, SequenceFitter
 
 #: inits are looked up as ``seed`` inits of a 3-axis config (a video init differs by ``coord_dims``)
 INIT_ARCH = "seed"
+#: meta-learned (t, y, x) inits per modality (``python -m medinr.meta.ship cine``); others start from random
+VIDEO_INITS = {"cine": "seed-cine"}
 #: network width without a bpp target when the image default (``EncoderConfig.default_width``) is in force:
 #: one network holds every frame, so it needs more than one frame's
 VIDEO_DEFAULT_WIDTH = 64
@@ -116,10 +120,10 @@ class SeedVideoCodec(ArchCodec):
     name = "seed-video"
     joint_frames = True
     #: weight of the temporal-consistency term (0: off), in normalised units like the MSE
-    temporal_weight: float = 1.0
+    temporal_weight: float = TEMPORAL_WEIGHT
 
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
-             frame_budget: float | None) -> SeedConfig:
+             frame_budget: float | None, modality: str = "generic") -> SeedConfig:
         """Octaves from the frame size (time shares them); width from the sequence's byte budget for bpp."""
         hidden = cfg.default_width if cfg.default_width != EncoderConfig.default_width else VIDEO_DEFAULT_WIDTH
         config = SeedConfig(scales=SeedConfig.scales_for(height, width), freqs_per_band=cfg.freqs_per_band,
@@ -142,7 +146,10 @@ class SeedVideoCodec(ArchCodec):
         return load_init(name, INIT_ARCH, config)
 
     def default_init(self, config: SeedConfig, modality: str) -> Init:
-        return modality_init(INIT_ARCH, modality, config)
+        """The modality's installed video init when it covers ``config`` (its widths), else the random init."""
+        name = VIDEO_INITS.get(modality)
+        init = read_installed(name) if name in installed_inits() else None
+        return init.init_for(config) if init and init.covers(INIT_ARCH, config) else random_init(INIT_ARCH, config)
 
     def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: SeedConfig, init: Init,
                      cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,

@@ -45,7 +45,7 @@ class Learner:
     def loss(self, params: Params, task: Task, flat: torch.Tensor) -> torch.Tensor:
         """MSE of the summed scales on the task pixels ``flat``."""
         index, target = task.pixels(flat)
-        pred = functional_call(self.model, params, (index, (task.size, task.size))).sum(dim=1)
+        pred = functional_call(self.model, params, (index, task.sizes)).sum(dim=1)
         return (pred - target).pow(2).mean()
 
     def _sgd_adapt(self, params: Params, lrs: Params | float, task: Task, steps: int) -> Params:

@@ -1,8 +1,9 @@
 """The recipes of the shipped meta-learned inits, and the command that rebuilds them.
 
-``python -m medinr.meta.ship {cxr,mri} --data ../shared/data`` runs :func:`medinr.meta.train.meta_train`
+``python -m medinr.meta.ship {cxr,mri,cine} --data ../shared/data`` runs :func:`medinr.meta.train.meta_train`
 with the recorded arguments (one thread, so the result is bit-identical on the same torch build),
-writes ``medinr/data/inits/seed-<family>.pt`` and re-indexes the manifest with the command.
+writes ``medinr/data/inits/seed-<family>.pt`` (``seed-cine``: the ``seed-video`` init) and re-indexes
+the manifest with the command.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ RECIPES: dict[str, tuple[list[str], list[str] | None, dict[str, Any]]] = {
     # held back: the Colin27 volume and cine patient SCD0000301; 256 px tasks cover all 7 bands of these sizes
     "mri": (["mri/train/nilearn_mni152_2009a_t1.nii.gz", *_CINE_TRAIN],
             ["mri/train/colin27_ch2_1mm.nii.gz", *_CINE_HELD], {**_REPTILE, "task_size": 256}),
+    # seed-video (t, y, x) init: 8-frame clips at 128 px (6 bands), held back: patient SCD0000301. Width 48 is
+    # what rate control picks for 10 frames x 128 px at 1-1.4 bpp; trained beside width 16 (13.5 min at one
+    # thread), which fitted cine/test worse than random after 100-200 steps and was not shipped
+    "cine": (_CINE_TRAIN, _CINE_HELD, {**_REPTILE, "steps": 120, "inner_steps": 8, "task_size": 128,
+                                       "clip_frames": 8, "widths": (48,), "val_tasks": 2, "summary_steps": ()}),
 }
 
 

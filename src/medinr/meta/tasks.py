@@ -10,6 +10,10 @@ the aspect ratio), else a square crop with a side drawn log-uniformly between th
 slice's shorter side; either is resized with antialiasing to ``task_size`` x ``task_size`` and z-score
 normalised as the codec normalises an image. Its support set is a random subset of its pixels and its
 query set the rest (or, to bound the cost of large tasks, a random subset of the rest).
+
+With ``clip_frames`` > 0 (the ``seed-video`` init, coordinates (t, y, x)) a task is a clip instead: that
+many frames of one series, evenly spaced with a random stride, the same crop in every frame, resized
+and normalised together to (clip_frames, task_size, task_size).
 """
 
 from __future__ import annotations
@@ -48,10 +52,16 @@ class Source:
         index = int(rng.integers(self.frames.shape[axis]))
         return np.take(self.frames, index, axis=axis)
 
+    def clip(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` frames (count, H, W) from a random start with a random stride (1 up to what fits)."""
+        stride = int(rng.integers(1, (self.frames.shape[0] - 1) // (count - 1) + 1))
+        start = int(rng.integers(self.frames.shape[0] - (count - 1) * stride))
+        return self.frames[start:start + (count - 1) * stride + 1:stride]
+
 
 @dataclass(frozen=True)
 class Task:
-    """A normalised (T, T) image with disjoint support and query pixel sets (flat indices)."""
+    """A normalised (T, T) image, or (F, T, T) clip, with disjoint support and query pixel sets (flat indices)."""
 
     image: torch.Tensor
     support: torch.Tensor
@@ -59,12 +69,16 @@ class Task:
 
     @property
     def size(self) -> int:
-        return self.image.shape[0]
+        return self.image.shape[-1]
 
-    def pixels(self, flat: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The grid the INR evaluates: (T, T) or (F, T, T)."""
+        return tuple(self.image.shape)
+
+    def pixels(self, flat: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """Per-axis indices and targets of the given pixels (the INR's ``forward`` input)."""
-        n = self.size
-        return (flat // n, flat % n), self.image.reshape(-1)[flat]
+        return torch.unravel_index(flat, self.image.shape), self.image.reshape(-1)[flat]
 
 
 def _is_image_file(path: Path) -> bool:
@@ -143,11 +157,15 @@ def split_sources(sources: list[Source], val_fraction: float, seed: int) -> tupl
 
 
 def resize(image: np.ndarray, size: int) -> torch.Tensor:
-    """Antialiased bilinear resize of a 2D array to (size, size), float32 (aspect not kept)."""
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    """Antialiased bilinear resize of a 2D array (or each frame of a (F, H, W) clip) to (size, size), float32
+    (aspect not kept)."""
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+    lead = x.shape[:-2]
     if x.shape[-2:] == (size, size):
-        return x[0, 0]
-    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0, 0]
+        return x
+    x = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]), size=(size, size), mode="bilinear", antialias=True,
+                      align_corners=False)
+    return x.reshape(*lead, size, size)
 
 
 def normalise(image: torch.Tensor) -> torch.Tensor:
@@ -160,9 +178,15 @@ class TaskSampler:
     """Draws tasks from sources with its own NumPy generator (whose state checkpoints save)."""
 
     def __init__(self, sources: list[Source], task_size: int, support_pixels: int, seed: int,
-                 query_pixels: int | None = None, whole_fraction: float = 0.5, max_tries: int = 50) -> None:
-        if not 0 < support_pixels < task_size**2:
-            raise InputError(f"support_pixels must be in [1, {task_size**2 - 1}] for {task_size} px tasks, "
+                 query_pixels: int | None = None, whole_fraction: float = 0.5, max_tries: int = 50,
+                 clip_frames: int = 0) -> None:
+        if clip_frames:
+            sources = [s for s in sources if not s.volume and s.frames.shape[0] >= clip_frames]
+            if clip_frames < 2 or not sources:
+                raise InputError(f"{clip_frames}-frame clips need clip_frames >= 2 and a series of that many frames")
+        points = task_size**2 * max(1, clip_frames)
+        if not 0 < support_pixels < points:
+            raise InputError(f"support_pixels must be in [1, {points - 1}] for {task_size} px tasks, "
                              f"got {support_pixels}")
         if query_pixels is not None and query_pixels < 1:
             raise InputError(f"query_pixels must be >= 1, got {query_pixels}")
@@ -172,34 +196,36 @@ class TaskSampler:
         self.whole_fraction = whole_fraction
         self.task_size = task_size
         self.support_pixels = support_pixels
-        self.query_end = task_size**2 if query_pixels is None else min(task_size**2, support_pixels + query_pixels)
+        self.clip_frames = clip_frames
+        self.points = points
+        self.query_end = points if query_pixels is None else min(points, support_pixels + query_pixels)
         self.rng = np.random.default_rng(seed)
         self.max_tries = max_tries
 
     def crop(self, source_index: int | None = None) -> torch.Tensor:
-        """A normalised (T, T) view of a random whole slice or crop (of a random source unless given) that
-        is not (nearly) flat."""
+        """A normalised (T, T) view (or (F, T, T) clip) of a random whole slice or crop (of a random source unless
+        given) that is not (nearly) flat."""
         for _ in range(self.max_tries):
             pick = int(self.rng.integers(len(self.sources))) if source_index is None else source_index
             source = self.sources[pick % len(self.sources)]
-            plane = source.slice(self.rng)
+            plane = source.clip(self.rng, self.clip_frames) if self.clip_frames else source.slice(self.rng)
             if self.rng.uniform() < self.whole_fraction:
                 if plane.std() >= MIN_RELATIVE_STD * source.span:
                     return normalise(resize(plane, self.task_size))
                 continue
-            short = min(plane.shape)
+            short = min(plane.shape[-2:])
             lo = min(self.task_size, short)
             side = round(math.exp(self.rng.uniform(math.log(lo), math.log(short))))
-            top = int(self.rng.integers(plane.shape[0] - side + 1))
-            left = int(self.rng.integers(plane.shape[1] - side + 1))
-            patch = plane[top:top + side, left:left + side].astype(np.float64)
+            top = int(self.rng.integers(plane.shape[-2] - side + 1))
+            left = int(self.rng.integers(plane.shape[-1] - side + 1))
+            patch = plane[..., top:top + side, left:left + side].astype(np.float64)
             if patch.std() >= MIN_RELATIVE_STD * source.span:
                 return normalise(resize(patch, self.task_size))
         raise InputError("the training images are (nearly) constant: no usable crop found")
 
     def task(self) -> Task:
         image = self.crop()
-        perm = torch.from_numpy(self.rng.permutation(self.task_size**2))
+        perm = torch.from_numpy(self.rng.permutation(self.points))
         return Task(image, perm[:self.support_pixels], perm[self.support_pixels:self.query_end])
 
     def tasks(self, n: int) -> list[Task]:

@@ -7,6 +7,8 @@ meta-gradient on each (:mod:`medinr.meta.algorithms`) and applies their mean wit
 PSNR after ``val_fit_steps`` codec fitting steps on fixed tasks from held-back series; the best init
 per width is kept and written, with a record of how it was made, as an :class:`~medinr.meta.inits.InitFile`.
 A checkpoint (by default ``<output>.ckpt``) holds everything needed to continue bit-exactly.
+With ``clip_frames`` the tasks are (frames, size, size) clips and the network is the ``seed-video`` one
+(``coord_dims=3``), scored with the sequence fitter; its init is the modality's video init (``seed-cine``).
 """
 
 from __future__ import annotations
@@ -70,7 +72,10 @@ class MetaTrainResult:
 
 
 def _val_psnr(images: list[np.ndarray], config: SeedConfig, params: Sequence[torch.Tensor], steps: int) -> float:
-    return float(np.mean([fit_psnr(img, config, params, steps) for img in images]))
+    from medinr.video.fit import fit_sequence_psnr
+
+    fit = fit_psnr if config.coord_dims == 2 else fit_sequence_psnr
+    return float(np.mean([fit(img, config, params, steps) for img in images]))
 
 
 def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm: str = "maml", steps: int = 300,
@@ -81,6 +86,7 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
                val_paths: Sequence[Path] | None = None, val_fraction: float = 0.2,
                val_tasks: int = 8, val_every: int = 25, val_fit_steps: int = 50,
                summary_steps: Sequence[int] = (50, 100), seed: int = 0, threads: int | None = 1,
+               clip_frames: int = 0,
                checkpoint: Path | None = None, resume: bool = False,
                progress: MetaProgress | None = None) -> MetaTrainResult:
     """Meta-learn the ``seed`` init of ``modality`` from the images under ``paths`` and write it to ``output``.
@@ -106,15 +112,21 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
       ``val_tasks`` fixed whole slices of them (what the codec fits) at the task size, scored every
       ``val_every`` steps by the PSNR after ``val_fit_steps`` codec fitting steps; the best init is
       kept. ``summary_steps``: fitting budgets of the final meta-vs-random comparison.
+    - ``clip_frames``: > 0 meta-learns the video init: tasks are clips of that many frames
+      (:class:`~medinr.meta.tasks.TaskSampler`), the config gets ``coord_dims=3``.
     - ``seed``: every random draw; ``threads``: torch threads during training (restored after; 1 makes
       the result reproducible bit for bit), None leaves them.
     - ``resume``: continue from the checkpoint when it exists and was made with the same arguments
       (``steps`` may grow); ``progress(step, steps, stats)`` is called after every outer step.
     """
     started = time.perf_counter()
-    name = init_name_for(ARCH, modality)
+    if clip_frames:
+        from medinr.archs.video import VIDEO_INITS as families
+    else:
+        families = {m: init_name_for(ARCH, m) for m in MODALITY_FAMILY}
+    name = families.get(modality)
     if name is None:
-        raise InputError(f"no meta-learned init for modality {modality!r}: choose one of {', '.join(MODALITY_FAMILY)}")
+        raise InputError(f"no meta-learned init for modality {modality!r}: choose one of {', '.join(families)}")
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown meta-learning algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     inner_lr = DEFAULT_INNER_LR[algorithm] if inner_lr is None else inner_lr
@@ -125,7 +137,8 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
     output = Path(output)
     if not output.parent.is_dir():
         raise InputError(f"output folder {output.parent} does not exist")
-    config = replace(seed_config or default_seed_config(), scales=SeedConfig.scales_for(task_size, task_size))
+    config = replace(seed_config or default_seed_config(), scales=SeedConfig.scales_for(task_size, task_size),
+                     coord_dims=3 if clip_frames else 2)
     widths = tuple(widths or (config.hidden,))
     args = {"modality": modality, "paths": [str(p) for p in paths], "algorithm": algorithm,
             "inner_steps": inner_steps, "inner_lr": inner_lr, "outer_lr": outer_lr,
@@ -133,7 +146,8 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
             "widths": list(widths), "support_pixels": support_pixels, "query_pixels": query_pixels,
             "whole_fraction": whole_fraction,
             "val_paths": None if val_paths is None else [str(p) for p in val_paths], "val_fraction": val_fraction,
-            "val_tasks": val_tasks, "val_every": val_every, "val_fit_steps": val_fit_steps, "seed": seed}
+            "val_tasks": val_tasks, "val_every": val_every, "val_fit_steps": val_fit_steps, "seed": seed,
+            **({"clip_frames": clip_frames} if clip_frames else {})}
 
     previous_threads = torch.get_num_threads()
     if threads is not None:
@@ -149,8 +163,10 @@ def meta_train(modality: str, paths: Sequence[Path], output: Path, *, algorithm:
             shared = {s.name for s in train_sources} & {s.name for s in val_sources}
             if shared:
                 raise InputError(f"series used for both training and validation: {', '.join(sorted(shared))}")
-        sampler = TaskSampler(train_sources, task_size, support_pixels, seed, query_pixels, whole_fraction)
-        val_sampler = TaskSampler(val_sources, task_size, support_pixels, seed + 1, whole_fraction=1.0)
+        sampler = TaskSampler(train_sources, task_size, support_pixels, seed, query_pixels, whole_fraction,
+                              clip_frames=clip_frames)
+        val_sampler = TaskSampler(val_sources, task_size, support_pixels, seed + 1, whole_fraction=1.0,
+                                  clip_frames=clip_frames)
         val_images = [val_sampler.crop(i).numpy() for i in range(val_tasks)]  # round-robin over held-back series
         configs = {w: replace(config, hidden=w) for w in widths}
         learners = {w: Learner(c) for w, c in configs.items()}

@@ -6,18 +6,27 @@ replaces only the loss. With ``temporal_weight > 0`` half of each batch are the 
 frame, previous) frame's samples at the same (y, x), and the loss adds
 ``temporal_weight * temporal_consistency_loss`` on those pairs: the reconstruction's frame-to-frame
 change should equal the source's, which is what keeps coding noise from flickering.
+:func:`fit_sequence_psnr` is the quality-after-N-steps measure that meta-training of the video init uses.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from medinr.fit import FitConfig, FrameFitter
+from medinr.fit import FitConfig, FrameFitter, psnr_normalised
+from medinr.models import with_params
 from medinr.models.encoding import grid_indices
-from medinr.models.video import sequence_pyramid_targets
+from medinr.models.seed import SeedConfig, SeedINR
+from medinr.models.video import predict_grid, sequence_pyramid_targets
+
+#: weight of the temporal-consistency term the ``seed-video`` codec fits with
+TEMPORAL_WEIGHT = 1.0
 
 
 def temporal_consistency_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -76,3 +85,11 @@ class SequenceFitter(FrameFitter):
             pred = partial[-1].reshape(2, batch)
             loss = loss + self.temporal_weight * temporal_consistency_loss(pred, targets[-1].reshape(2, batch))
         return loss
+
+
+def fit_sequence_psnr(stack: np.ndarray, config: SeedConfig, params: Sequence[torch.Tensor], steps: int,
+                      fit: FitConfig | None = None, temporal_weight: float = TEMPORAL_WEIGHT) -> float:
+    """PSNR of a normalised (T, H, W) stack after ``steps`` float fitting steps from ``params`` (peak: its range)."""
+    model = with_params(SeedINR(config), params)
+    SequenceFitter(model, stack, replace(fit or FitConfig(), steps=steps, qat_steps=0), temporal_weight).fit()
+    return psnr_normalised(predict_grid(model, stack.shape), stack, float(np.ptp(stack)) or 1.0)
