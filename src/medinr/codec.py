@@ -195,7 +195,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
 
     budget = None
     if bpp is not None:
-        config = arch_codec.plan(image.height, image.width, cfg, RateTarget("quality"), None)
+        config = arch_codec.plan(image.height, image.width, cfg, RateTarget("quality"), None, modality)
         probe = _header_for(image, norm, modality, cfg.arch, config.to_bytes(), arch_codec.default_init(config, modality))
         units = _coding_units(arch_codec, frames)
         fixed = len(write_container(probe, extra + [(Tag.FRAME, b"")] * len(units)))
@@ -204,7 +204,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
             kept = f", of which {len(metadata)} bytes of DICOM metadata (see --strip-metadata)" if metadata else ""
             raise RateControlError(f"impossible bpp target {bpp}: the file's fixed overhead alone is "
                                    f"{8 * fixed / image.num_pixels:.3f} bpp{kept}")
-    config = arch_codec.plan(image.height, image.width, cfg, target, budget)
+    config = arch_codec.plan(image.height, image.width, cfg, target, budget, modality)
     init = arch_codec.default_init(config, modality)
 
     sections = list(extra)

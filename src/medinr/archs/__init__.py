@@ -32,8 +32,9 @@ class ArchCodec(ABC):
 
     @abstractmethod
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
-             frame_budget: float | None) -> Any:
-        """The architecture config shared by all frames (e.g. network width sized for the budget)."""
+             frame_budget: float | None, modality: str = "generic") -> Any:
+        """The architecture config shared by all frames (e.g. network width sized for the budget, which may
+        depend on whether ``modality`` has a learned init that makes the network nearly free)."""
 
     @abstractmethod
     def config_from_bytes(self, data: bytes) -> Any:

@@ -36,7 +36,7 @@ from medinr.entropy import decode_tensors, encode_tensors
 from medinr.varint import read_svarint, write_svarint
 from medinr.entropy.context import MAX_ABS_LATENT, decode_levels, encode_levels
 from medinr.errors import BitstreamError
-from medinr.meta.inits import Init, load_init
+from medinr.meta.inits import RANDOM, Init, load_init, modality_init
 from medinr.models import with_params
 from medinr.models.grid import GridConfig, GridModel, upsample
 from medinr.preprocess import Normalisation
@@ -44,8 +44,10 @@ from medinr.quant import dequantize, quantize, step_indices
 from medinr.metrics import psnr
 from medinr.ratecontrol import RateTarget, closest_size, largest_true
 
-#: coded bits per network parameter assumed when budgeting latents for a bpp target
+#: coded bits per network parameter assumed when budgeting latents for a bpp target: from the random init,
+#: and from a learned init (``grid-<family>``), whose deltas are mostly zero
 NET_BITS_PER_PARAM = 6.0
+LEARNED_NET_BITS_PER_PARAM = 0.5
 #: largest share of a frame's bpp budget the network may take (estimated); plan() narrows it to fit
 NET_SHARE = 0.1
 #: dead zones tried by the final rate search, in 1/64 of a quantisation step
@@ -362,6 +364,12 @@ class _FrameFit:
         return payload(0)
 
 
+def latent_budget(frame_bytes: float, init: Init) -> float:
+    """Bits a frame's latents may take: the frame budget less the network's estimated coded size."""
+    per_param = NET_BITS_PER_PARAM if init.name == RANDOM else LEARNED_NET_BITS_PER_PARAM
+    return max(8 * frame_bytes - per_param * sum(p.numel() for p in init.params), 8.0)
+
+
 def param_count(config: GridConfig) -> int:
     return sum(p.numel() for p in GridModel(config).parameters())
 
@@ -370,13 +378,14 @@ class GridCodec(ArchCodec):
     name = "grid"
 
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
-             frame_budget: float | None) -> GridConfig:
-        """The preset's network; for a bpp target, narrower synthesis until the network's estimated
-        cost is at most NET_SHARE of the frame budget (it dominates on small images)."""
+             frame_budget: float | None, modality: str = "generic") -> GridConfig:
+        """The preset's network. For a bpp target and no learned init of ``modality`` for it (whose networks
+        are nearly free: an image sends only the deltas that pay), narrower synthesis until the network's
+        estimated cost is at most NET_SHARE of the frame budget (it dominates on small images)."""
         o = cfg.grid
         config = GridConfig(levels=GridConfig.levels_for(height, width, o.levels), hidden=o.hidden, layers=o.layers,
                             refine=o.refine, context_hidden=o.context_hidden, upsampling=o.upsampling)
-        if target.mode != "bpp":
+        if target.mode != "bpp" or self.default_init(config, modality).name != RANDOM:
             return config
         for hidden in range(o.hidden, 4, -4):
             config = replace(config, hidden=hidden)
@@ -390,12 +399,14 @@ class GridCodec(ArchCodec):
     def load_init(self, name: str, config: GridConfig) -> Init:
         return load_init(name, self.name, config)
 
+    def default_init(self, config: GridConfig, modality: str) -> Init:
+        return modality_init(self.name, modality, config)
+
     def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,
                      cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
                      progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
         fit = _FrameFit(frame, norm, config, init, cfg.grid)
-        net_bits = NET_BITS_PER_PARAM * sum(p.numel() for p in init.params)
-        latent_bits = max(8 * (frame_budget or 0) - net_bits, 8.0) if target.mode == "bpp" else None
+        latent_bits = latent_budget(frame_budget or 0, init) if target.mode == "bpp" else None
         fit.start(target, latent_bits)
         fit.train(target, latent_bits, (lambda d, t: progress(label + "fit", d, t)) if progress else None)
         data = fit.choose_payload(target, frame_budget)

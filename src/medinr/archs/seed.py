@@ -115,7 +115,7 @@ class SeedCodec(ArchCodec):
     name = "seed"
 
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
-             frame_budget: float | None) -> SeedConfig:
+             frame_budget: float | None, modality: str = "generic") -> SeedConfig:
         config = SeedConfig(scales=SeedConfig.scales_for(height, width), freqs_per_band=cfg.freqs_per_band,
                             hidden=cfg.default_width, layers=cfg.layers, activation=cfg.activation,
                             omega0=cfg.omega0)

@@ -79,9 +79,16 @@ def random_init(arch: str, config: Any) -> Init:
     return Init(RANDOM, arch, tuple(params), digest_of(RANDOM, arch, config.to_bytes(), params))
 
 
+def _bands(config: Any) -> int | None:
+    """Octave bands of a banded (``seed``) config; None for configs without bands (``grid``), whose init
+    file holds each tensor under one leading axis of length 1."""
+    return getattr(config, "scales", None)
+
+
 def _base_config(config: Any) -> dict[str, Any]:
     """The config fields a per-scale init is tied to (all but ``scales`` and ``hidden``), as serialised."""
-    rounded = type(config).from_bytes(replace(config, scales=1, hidden=1).to_bytes())
+    loose = {"hidden": 1, **({} if _bands(config) is None else {"scales": 1})}
+    rounded = type(config).from_bytes(replace(config, **loose).to_bytes())
     return {k: v for k, v in asdict(rounded).items() if k not in ("scales", "hidden")}
 
 
@@ -101,8 +108,11 @@ class InitFile:
     @classmethod
     def from_training(cls, name: str, arch: str, modality: str, config: Any,
                       params: dict[int, list[torch.Tensor]], record: dict[str, Any]) -> InitFile:
-        return cls(name, arch, modality, _base_config(config), config.scales,
-                   {w: tuple(t.detach().clone() for t in p) for w, p in params.items()}, record)
+        def stored(t: torch.Tensor) -> torch.Tensor:
+            return t.detach().clone() if _bands(config) else t.detach()[None].clone()
+
+        return cls(name, arch, modality, _base_config(config), _bands(config) or 1,
+                   {w: tuple(stored(t) for t in p) for w, p in params.items()}, record)
 
     def covers(self, arch: str, config: Any) -> bool:
         """Whether this file has parameters for ``config`` (same base config, one of its widths)."""
@@ -113,11 +123,15 @@ class InitFile:
         if not self.covers(self.arch, config):
             raise InitError(f"initialisation {self.name!r} has no parameters for this {self.arch} configuration "
                             f"(width {config.hidden}; it has widths {sorted(self.params)} for {self.base_config})")
-        fill = random_init(self.arch, config).params if config.scales > self.scales else None
+        bands = _bands(config)
+        fill = random_init(self.arch, config).params if bands is None or bands > self.scales else None
         params = []
         for i, meta in enumerate(self.params[config.hidden]):
-            part = meta[:config.scales]
-            params.append(part if fill is None else torch.cat([part, fill[i][self.scales:]]))
+            if bands is None:
+                params.append(meta[0])
+            else:
+                part = meta[:bands]
+                params.append(part if fill is None else torch.cat([part, fill[i][self.scales:]]))
         if fill is not None and any(p.shape != f.shape for p, f in zip(params, fill)):
             raise InitError(f"initialisation {self.name!r} does not match the {self.arch} network's shapes")
         return Init(self.name, self.arch, tuple(params), digest_of(self.name, self.arch, config.to_bytes(), params))

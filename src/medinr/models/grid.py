@@ -63,8 +63,9 @@ class GridConfig:
 
     @staticmethod
     def levels_for(height: int, width: int, most: int = 7) -> int:
-        """Levels down to a coarsest grid of about 8 samples on the shorter side."""
-        return int(max(1, min(most, np.floor(np.log2(max(1, min(height, width)))) - 2)))
+        """Levels down to a coarsest grid of at least 4 samples on the shorter side (so 256 px and larger
+        frames get the full 7 levels that the shipped grid inits are trained for)."""
+        return int(max(1, min(most, np.floor(np.log2(max(1, min(height, width)))) - 1)))
 
     def level_shapes(self, height: int, width: int) -> list[tuple[int, int]]:
         return [(-(-height // 2**s), -(-width // 2**s)) for s in range(self.levels)]

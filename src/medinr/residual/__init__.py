@@ -156,7 +156,7 @@ def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int
     value_range = _bounds(norm, dtype)
     pixels = frames.astype(np.int64)
     _, height, width = frames.shape
-    base_config = arch_codec.plan(height, width, cfg, RateTarget("quality"), None)
+    base_config = arch_codec.plan(height, width, cfg, RateTarget("quality"), None, modality)
     residual = _code(pixels, None, max_error, value_range, dtype)
     best = (len(residual.body), base_config, arch_codec.default_init(base_config, modality), [], residual)
     sizes = {"none": best[0]}
@@ -169,7 +169,7 @@ def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int
     for bpp in bpps:
         budget = bpp * height * width / 8
         target = RateTarget("bpp", bpp)
-        config = arch_codec.plan(height, width, cfg, target, budget)
+        config = arch_codec.plan(height, width, cfg, target, budget, modality)
         init = arch_codec.default_init(config, modality)
         predict = exact_predictor(arch_codec.name, config)
         payloads = []

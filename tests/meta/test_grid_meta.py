@@ -1,0 +1,65 @@
+"""Learned ``grid`` networks: the init file of a band-less config, the codec's choice of it, a Reptile step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medinr.archs.grid import GridCodec
+from medinr.codec import decode, encode
+from medinr.config import preset_config
+from medinr.meta.grid import meta_train_grid
+from medinr.meta.inits import InitFile, load_init, random_init, read_init_file, write_manifest
+from medinr.models.grid import GridConfig
+from medinr.ratecontrol import RateTarget
+
+CONFIG = GridConfig(levels=5, hidden=16, upsampling="bicubic")
+
+
+def _install(directory: Path, shift: float = 0.01) -> InitFile:
+    params = [p + shift for p in random_init("grid", CONFIG).params]
+    init = InitFile.from_training("grid-cxr", "grid", "cxr", CONFIG, {CONFIG.hidden: params}, {"note": "test"})
+    init.save(directory / "grid-cxr.pt")
+    write_manifest(directory, {"grid-cxr": "test"})
+    return init
+
+
+def test_grid_init_file_round_trip_and_assembly(init_dir: Path) -> None:
+    _install(init_dir)
+    back = read_init_file(init_dir / "grid-cxr.pt")
+    assert back.scales == 1 and back.covers("grid", CONFIG) and not back.covers("grid", GridConfig(levels=4, hidden=16, upsampling="bicubic"))
+    init = load_init("grid-cxr", "grid", CONFIG)
+    rand = random_init("grid", CONFIG)
+    assert all(torch.allclose(p, r + 0.01) for p, r in zip(init.params, rand.params)) and init.digest != rand.digest
+
+
+def test_codec_uses_the_learned_init_and_keeps_the_network_for_bpp_targets(init_dir: Path) -> None:
+    _install(init_dir)
+    codec, cfg = GridCodec(), preset_config("fast", arch="grid", grid_hidden=16, grid_levels=5)
+    assert codec.default_init(CONFIG, "cxr").name == "grid-cxr"
+    assert codec.default_init(CONFIG, "mri").name == "random"
+    tight = 0.1 * 64 * 64 / 8  # a budget the random init's network would be narrowed for
+    assert codec.plan(64, 64, cfg, RateTarget("bpp", 0.1), tight, "cxr").hidden == 16
+    assert codec.plan(64, 64, cfg, RateTarget("bpp", 0.1), tight, "mri").hidden < 16
+
+
+def test_stream_made_with_learned_init_round_trips(init_dir: Path, shared_data: Path) -> None:
+    from medinr.io import read
+
+    _install(init_dir)
+    crop = read(shared_data / "cxr" / "train" / "00870a9c.jpg").pixels[200:264, 200:264]
+    data = encode(crop, bpp=1.0, preset="fast", arch="grid", modality="cxr", grid_hidden=16, grid_levels=5, grid_steps=10)
+    decoded = decode(data).pixels
+    assert decoded.shape == crop.shape and np.abs(decoded.astype(int) - crop).mean() < 20
+
+
+def test_reptile_moves_the_networks_not_the_gains(tmp_path: Path, shared_data: Path) -> None:
+    out = tmp_path / "grid-cxr.pt"
+    meta_train_grid("cxr", [shared_data / "cxr" / "train"], out, steps=1, inner_steps=3, val_crops=0)
+    learned = read_init_file(out)
+    config = GridCodec().plan(256, 256, preset_config("balanced", arch="grid"), RateTarget("quality"), None)
+    trained, rand = learned.init_for(config).params, random_init("grid", config).params
+    assert torch.equal(trained[0], rand[0])  # gain: per image, not learned
+    assert any(not torch.equal(a, b) for a, b in zip(trained[1:], rand[1:]))
