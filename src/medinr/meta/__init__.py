@@ -6,4 +6,5 @@
 - :mod:`~medinr.meta.train`: ``meta_train(modality, paths, output, ...)``, what ``medinr meta-train`` runs.
 - :mod:`~medinr.meta.evaluate`: PSNR after N codec fitting steps, steps to a reference, the ablation.
 - :mod:`~medinr.meta.ship`: the recipes and command that rebuild the shipped inits.
+- :mod:`~medinr.meta.film`: FiLM conditioning of the init on the hybrid features (measured; off in the codec).
 """

@@ -59,10 +59,12 @@ def steps_to_reach(curve: dict[int, float], goal: float) -> int | None:
 
 @dataclass(frozen=True)
 class Variant:
-    """One ablation arm: an init (None: the random init) and the fitting options."""
+    """One ablation arm: an init (None: the random init), the fitting options, and optionally a FiLM map
+    (:class:`medinr.meta.film.FilmMap`) that conditions the init on each image."""
 
     init: InitFile | None = None
     fit: FitConfig = field(default_factory=FitConfig)
+    film: Any = None
 
 
 def image_config(shape: tuple[int, int], base: SeedConfig) -> SeedConfig:
@@ -87,6 +89,8 @@ def ablation(images: dict[str, np.ndarray], variants: dict[str, Variant], base: 
         curves, seconds = {}, {}
         for name, variant in variants.items():
             params = (variant.init.init_for(config) if variant.init else random_init("seed", config)).params
+            if variant.film is not None:
+                params = variant.film.condition(params, image)
             budgets = sorted(set(steps) | set(grid) | ({reference_steps} if name == reference else set()))
             start = time.perf_counter()
             curves[name] = fit_curve(image, config, params, budgets, variant.fit)
