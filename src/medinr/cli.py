@@ -126,8 +126,10 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
         m = result.metrics
         click.echo(f"{output}: {len(result.data)} bytes, {m['bpp']:.4f} bpp (ratio {m['compression_ratio']:.1f}:1), "
                    f"PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}, max error {m['max_abs_error']:g}, "
-                   f"encode {result.encode_seconds:.1f} s, decode {result.decode_seconds * 1000:.0f} ms, "
-                   f"modality {choice}")
+                   f"encode {result.encode_seconds:.1f} s, decode {result.decode_seconds * 1000:.0f} ms"
+                   + (f" ({result.encode_seconds / image.frames:.2f} s and "
+                      f"{result.decode_seconds * 1000 / image.frames:.0f} ms per frame)" if image.frames > 1 else "")
+                   + f", modality {choice}")
     for note in result.warnings:
         click.echo(f"medinr: warning: {note}", err=True)
 
@@ -217,8 +219,8 @@ def _floats(text: str) -> list[float]:
 @click.argument("specs", nargs=-1, required=True, metavar="DATA...")
 @click.option("--codecs", default="medinr,jpeg2000,jpegxl,jpeg", show_default=True,
               help="Comma-separated: medinr, medinr:ARCH[:PRESET] (e.g. medinr:grid:fast), jpeg, jpeg2000, htj2k, "
-                   "jpegls, jpegxl, avif, spiht, coin; for sequences x264, x265 (veryslow), x264-medium, "
-                   "x265-medium, jpeg2000-frames, nerv, medinr:seed-video[:PRESET].")
+                   "jpegls, jpegxl, avif, spiht, coin, autoencoder, liif; for sequences x264, x265 (veryslow), "
+                   "x264-medium, x265-medium, jpeg2000-frames, nerv, medinr:seed-video[:PRESET].")
 @click.option("--bpps", default=None, help="medinr target bpps [default 0.25,0.5,1,2; quick 0.25,1].")
 @click.option("--preset", type=click.Choice(PRESETS), default=None, help="Preset of plain 'medinr' [default fast].")
 @click.option("--arch", type=str, default=None, help="Architecture of plain 'medinr' (default: the preset's).")

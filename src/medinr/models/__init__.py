@@ -39,3 +39,6 @@ def build_model(arch: str, config: Any) -> nn.Module:
 
 def config_from_bytes(arch: str, data: bytes) -> Any:
     return ARCHITECTURES[arch].config_type.from_bytes(data)
+
+
+from medinr.models import grid as _grid  # noqa: E402,F401  (registers the "grid" architecture)
