@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from medinr.errors import MedinrError
+from medinr.errors import InputError, MedinrError
 
 PRESETS = ("fast", "balanced", "max")
 
@@ -248,12 +248,19 @@ def _floats(text: str) -> list[float]:
 @click.option("--threads", type=int, default=None, help="Torch threads of medinr encodes with --jobs 1 [preset's].")
 @click.option("--resume", is_flag=True, help="Keep finished entries of an existing --out file; run the rest.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("results.json"), show_default=True)
+@click.option("--ablation", is_flag=True,
+              help="Instead of codecs: the seed init/loss ablation (random, shipped Reptile, --ablation-inits, "
+                   "sparsity and edge losses) on 3 images per set [crop 128, bpps 0.5,1,2, fit steps 200].")
+@click.option("--ablation-inits", default=None,
+              help="With --ablation: more init arms, NAME=FILE,... (meta-train output; one file per modality, "
+                   "e.g. maml=maml-cxr.pt,maml=maml-mri.pt).")
 @click.option("--quiet", is_flag=True)
 def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | None, arch: str | None,
           fit_steps: int | None, coin_steps: int | None, anchor: str, frames: str, seq_frames: int | None,
           seq_crop: int | None, seq_bpps: str | None, video_anchors: str | None, nerv_steps: int | None,
           slice_spec: str | None, resize: int | None, crop: int | None, rate_points: int | None, quick: bool, jobs: int,
-          threads: int | None, resume: bool, out: Path, quiet: bool) -> None:
+          threads: int | None, resume: bool, out: Path, ablation: bool, ablation_inits: str | None,
+          quiet: bool) -> None:
     """Compare codecs on DATA: named sets (cxr-test, mri-test, cine-test, cxr-train, ...), folders, globs, files.
 
     Writes results JSON (CompressAI-style results per codec and data set, per-image records, BD-rate and
@@ -264,6 +271,10 @@ def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | N
 
     def names(text: str) -> list[str]:
         return [c.strip() for c in text.split(",") if c.strip()]
+
+    if ablation:
+        _ablation(list(specs), names(ablation_inits or ""), bpps, fit_steps, crop, out, quiet)
+        return
 
     cfg = make_config(quick, codecs=names(codecs), medinr_bpps=_floats(bpps) if bpps else None, preset=preset,
                       arch=arch, fit_steps=fit_steps, coin_steps=coin_steps, anchor=anchor, frames=frames,
@@ -276,6 +287,29 @@ def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | N
     if not quiet:
         _print_bench_table(document)
         click.echo(f"results written to {out}")
+
+
+def _ablation(specs: list[str], inits: list[str], bpps: str | None, fit_steps: int | None, crop: int | None,
+              out: Path, quiet: bool) -> None:
+    """``medinr bench --ablation``: run, write the JSON atomically, print the README table."""
+    from medinr.bench.ablation import markdown, run_ablation
+    from medinr.bench.runner import write_results
+
+    arms: dict[str, list[Path]] = {}
+    for spec in inits:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--ablation-inits wants NAME=FILE, got {spec!r}")
+        arms.setdefault(name, []).append(Path(path))
+    kwargs = {k: v for k, v in {"bpps": tuple(_floats(bpps)) if bpps else None, "fit_steps": fit_steps,
+                                "crop": crop}.items() if v is not None}
+    with _bench_progress(quiet) as progress:
+        document = run_ablation(specs, inits=arms, progress=(lambda d, t: progress(f"{d}/{t} images", d, t))
+                                if progress else None, **kwargs)
+    write_results(document, out)
+    if not quiet:
+        click.echo(markdown(document))
+        click.echo(f"ablation written to {out}")
 
 
 @main.command()
