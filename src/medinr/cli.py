@@ -250,17 +250,19 @@ def _floats(text: str) -> list[float]:
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("results.json"), show_default=True)
 @click.option("--ablation", is_flag=True,
               help="Instead of codecs: the seed init/loss ablation (random, shipped Reptile, --ablation-inits, "
-                   "sparsity and edge losses) on 3 images per set [crop 128, bpps 0.5,1,2, fit steps 200].")
+                   "sparsity and edge losses) [crop 128, bpps 0.5,1,2, fit steps 200].")
 @click.option("--ablation-inits", default=None,
               help="With --ablation: more init arms, NAME=FILE,... (meta-train output; one file per modality, "
                    "e.g. maml=maml-cxr.pt,maml=maml-mri.pt).")
+@click.option("--ablation-images", type=int, default=3, show_default=True,
+              help="With --ablation: images per data set (evenly spread).")
 @click.option("--quiet", is_flag=True)
 def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | None, arch: str | None,
           fit_steps: int | None, coin_steps: int | None, anchor: str, frames: str, seq_frames: int | None,
           seq_crop: int | None, seq_bpps: str | None, video_anchors: str | None, nerv_steps: int | None,
           slice_spec: str | None, resize: int | None, crop: int | None, rate_points: int | None, quick: bool, jobs: int,
           threads: int | None, resume: bool, out: Path, ablation: bool, ablation_inits: str | None,
-          quiet: bool) -> None:
+          ablation_images: int, quiet: bool) -> None:
     """Compare codecs on DATA: named sets (cxr-test, mri-test, cine-test, cxr-train, ...), folders, globs, files.
 
     Writes results JSON (CompressAI-style results per codec and data set, per-image records, BD-rate and
@@ -273,7 +275,7 @@ def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | N
         return [c.strip() for c in text.split(",") if c.strip()]
 
     if ablation:
-        _ablation(list(specs), names(ablation_inits or ""), bpps, fit_steps, crop, out, quiet)
+        _ablation(list(specs), names(ablation_inits or ""), ablation_images, bpps, fit_steps, crop, out, quiet)
         return
 
     cfg = make_config(quick, codecs=names(codecs), medinr_bpps=_floats(bpps) if bpps else None, preset=preset,
@@ -289,8 +291,8 @@ def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | N
         click.echo(f"results written to {out}")
 
 
-def _ablation(specs: list[str], inits: list[str], bpps: str | None, fit_steps: int | None, crop: int | None,
-              out: Path, quiet: bool) -> None:
+def _ablation(specs: list[str], inits: list[str], per_set: int, bpps: str | None, fit_steps: int | None,
+              crop: int | None, out: Path, quiet: bool) -> None:
     """``medinr bench --ablation``: run, write the JSON atomically, print the README table."""
     from medinr.bench.ablation import markdown, run_ablation
     from medinr.bench.runner import write_results
@@ -304,7 +306,7 @@ def _ablation(specs: list[str], inits: list[str], bpps: str | None, fit_steps: i
     kwargs = {k: v for k, v in {"bpps": tuple(_floats(bpps)) if bpps else None, "fit_steps": fit_steps,
                                 "crop": crop}.items() if v is not None}
     with _bench_progress(quiet) as progress:
-        document = run_ablation(specs, inits=arms, progress=(lambda d, t: progress(f"{d}/{t} images", d, t))
+        document = run_ablation(specs, inits=arms, per_set=per_set, progress=(lambda d, t: progress(f"{d}/{t} images", d, t))
                                 if progress else None, **kwargs)
     write_results(document, out)
     if not quiet:
