@@ -39,7 +39,8 @@ EDGE_STRENGTH = 2.0
 WIDTH = 24
 
 
-def _arms(family: str, inits: dict[str, list[Path]], preset: str) -> dict[str, tuple[Variant, dict[str, Any]]]:
+def _arms(family: str, inits: dict[str, list[Path]], preset: str,
+          losses: bool = True) -> dict[str, tuple[Variant, dict[str, Any]]]:
     """Per arm: the fitting variant (curves) and the encoder keyword arguments (real files). An extra arm
     uses its file whose init was trained for ``family`` (no such file: no such arm for this image)."""
     fit = preset_config(preset).fit
@@ -51,6 +52,8 @@ def _arms(family: str, inits: dict[str, list[Path]], preset: str) -> dict[str, t
         for init, path in files:
             if MODALITY_FAMILY.get(init.modality) == family:
                 arms[name] = (Variant(init, fit), {"modality": family, "init_file": path})
+    if not losses:
+        return arms
     arms["reptile+sparsity"] = (Variant(reptile, replace(fit, sparsity_weight=SPARSITY_WEIGHT)),
                                 {"modality": family, "fit_sparsity_weight": SPARSITY_WEIGHT})
     arms["reptile+edge"] = (Variant(reptile, replace(fit, edge_strength=EDGE_STRENGTH)),
@@ -71,10 +74,11 @@ def _pick(items: list[BenchItem], per_set: int) -> list[BenchItem]:
 def run_ablation(specs: list[str], *, inits: dict[str, list[Path]] | None = None, per_set: int = 3, crop: int = 128,
                  bpps: tuple[float, ...] = (0.5, 1.0, 2.0), fit_steps: int = 200, preset: str = "fast",
                  steps: tuple[int, ...] = STEPS, reference_steps: int = REFERENCE_STEPS,
-                 budgets: tuple[int, ...] = STEP_GRID, progress=None) -> dict[str, Any]:
+                 budgets: tuple[int, ...] = STEP_GRID, losses: bool = True, progress=None) -> dict[str, Any]:
     """The ablation document: per image and arm the fitting curve (PSNR at ``steps``; the fewest of
     ``budgets`` reaching the random init's PSNR at ``reference_steps``), encode points, encode time and
-    BD-rate against JPEG 2000; ``summary`` holds the means per data set and arm."""
+    BD-rate against JPEG 2000; ``summary`` holds the means per data set and arm. ``losses``: include the
+    sparsity and edge loss arms."""
     cfg = make_config(crop=crop)
     items = [item for item in _pick(resolve(specs), per_set) if not item.sequence]
     rows = []
@@ -84,7 +88,7 @@ def run_ablation(specs: list[str], *, inits: dict[str, list[Path]] | None = None
             image = replace(image, pixels=image.pixels[0])
         family = (MODALITY_FAMILY.get(item.dataset.split("-")[0])
                   or MODALITY_FAMILY.get(detect_modality(image).modality, "mri"))
-        arms = _arms(family, inits or {}, preset)
+        arms = _arms(family, inits or {}, preset, losses)
         normalised = Normalisation.of(image.pixels).forward(image.pixels)
         curves = ablation({item.id: normalised}, {name: arm[0] for name, arm in arms.items()},
                           replace(default_seed_config(), hidden=WIDTH), steps=steps, reference_steps=reference_steps,
@@ -106,6 +110,7 @@ def run_ablation(specs: list[str], *, inits: dict[str, list[Path]] | None = None
         raise InputError("no still images to ablate in " + ", ".join(specs))
     return {"config": {"specs": specs, "per_set": per_set, "crop": crop, "bpps": list(bpps), "fit_steps": fit_steps,
                        "preset": preset, "width": WIDTH, "steps": list(steps), "reference_steps": reference_steps,
+                       "budgets": list(budgets), "losses": losses,
                        "sparsity_weight": SPARSITY_WEIGHT, "edge_strength": EDGE_STRENGTH,
                        "inits": {k: [str(p) for p in v] for k, v in (inits or {}).items()}},
             "rows": rows, "summary": summarise(rows, steps)}
