@@ -306,8 +306,8 @@ def _ablation(specs: list[str], inits: list[str], per_set: int, bpps: str | None
     kwargs = {k: v for k, v in {"bpps": tuple(_floats(bpps)) if bpps else None, "fit_steps": fit_steps,
                                 "crop": crop}.items() if v is not None}
     with _bench_progress(quiet) as progress:
-        document = run_ablation(specs, inits=arms, per_set=per_set, progress=(lambda d, t: progress(f"{d}/{t} images", d, t))
-                                if progress else None, **kwargs)
+        report = (lambda d, t: progress(f"{d}/{t} images", d, t)) if progress else None
+        document = run_ablation(specs, inits=arms, per_set=per_set, progress=report, **kwargs)
     write_results(document, out)
     if not quiet:
         click.echo(markdown(document))

@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from medinr.archs.grid import GridCodec
 from medinr.codec import decode, encode
+from medinr.errors import InputError
+from medinr.io import read, write
+from medinr.io.common import make_image
 from medinr.config import preset_config
 from medinr.meta.grid import meta_train_grid
 from medinr.meta.inits import InitFile, load_init, random_init, read_init_file, write_manifest
@@ -46,7 +50,6 @@ def test_codec_uses_the_learned_init_and_keeps_the_network_for_bpp_targets(init_
 
 
 def test_stream_made_with_learned_init_round_trips(init_dir: Path, shared_data: Path) -> None:
-    from medinr.io import read
 
     _install(init_dir)
     crop = read(shared_data / "cxr" / "train" / "00870a9c.jpg").pixels[200:264, 200:264]
@@ -63,3 +66,12 @@ def test_reptile_moves_the_networks_not_the_gains(tmp_path: Path, shared_data: P
     trained, rand = learned.init_for(config).params, random_init("grid", config).params
     assert torch.equal(trained[0], rand[0])  # gain: per image, not learned
     assert any(not torch.equal(a, b) for a, b in zip(trained[1:], rand[1:]))
+
+
+def test_training_images_smaller_than_a_task_are_a_clear_error(tmp_path: Path) -> None:
+    for i in range(2):  # two series, so the validation split works; both far smaller than a 256 px task
+        write(make_image(np.random.default_rng(i).integers(0, 255, (64, 64)).astype(np.uint8),
+                         source_format="array"), tmp_path / f"{i}.png")
+    with pytest.raises(InputError, match="no usable 256 px crop"):
+        meta_train_grid("cxr", [tmp_path], tmp_path / "out.pt", steps=1, inner_steps=1, val_crops=0)
+    assert not (tmp_path / "out.pt").exists()

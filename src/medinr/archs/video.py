@@ -22,7 +22,7 @@ from medinr.archs import ArchCodec, ProgressFn, register
 from medinr.archs.seed import _model_from, _Quantiser, param_count, parse_payload
 from medinr.config import EncoderConfig
 from medinr.errors import BitstreamError, InputError
-from medinr.meta.inits import Init, installed_inits, load_init, random_init, read_installed
+from medinr.meta.inits import Init, installed_init, load_init
 from medinr.metrics import psnr
 from medinr.models.seed import SeedConfig, SeedINR
 from medinr.models.video import REFINE_STEP, REFINE_TAPS, fit_refinement, predict_grid, refine
@@ -147,9 +147,7 @@ class SeedVideoCodec(ArchCodec):
 
     def default_init(self, config: SeedConfig, modality: str) -> Init:
         """The modality's installed video init when it covers ``config`` (its widths), else the random init."""
-        name = VIDEO_INITS.get(modality)
-        init = read_installed(name) if name in installed_inits() else None
-        return init.init_for(config) if init and init.covers(INIT_ARCH, config) else random_init(INIT_ARCH, config)
+        return installed_init(VIDEO_INITS.get(modality), INIT_ARCH, config)
 
     def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: SeedConfig, init: Init,
                      cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,

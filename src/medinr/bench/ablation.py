@@ -27,7 +27,7 @@ from medinr.codec import detect_modality, encode_report
 from medinr.config import preset_config
 from medinr.errors import InputError
 from medinr.meta.evaluate import STEP_GRID, Variant, ablation, default_seed_config
-from medinr.meta.inits import MODALITY_FAMILY, read_init_file, read_installed
+from medinr.meta.inits import MODALITY_FAMILY, InitFile, read_init_file, read_installed
 from medinr.preprocess import Normalisation
 
 STEPS = (50, 100, 200, 500)
@@ -39,7 +39,7 @@ EDGE_STRENGTH = 2.0
 WIDTH = 24
 
 
-def _arms(family: str, inits: dict[str, list[Path]], preset: str,
+def _arms(family: str, inits: dict[str, list[tuple[InitFile, Path]]], preset: str,
           losses: bool = True) -> dict[str, tuple[Variant, dict[str, Any]]]:
     """Per arm: the fitting variant (curves) and the encoder keyword arguments (real files). An extra arm
     uses its file whose init was trained for ``family`` (no such file: no such arm for this image)."""
@@ -47,8 +47,7 @@ def _arms(family: str, inits: dict[str, list[Path]], preset: str,
     reptile = read_installed(f"seed-{family}")
     arms = {"random": (Variant(None, fit), {"modality": "generic"}),
             "reptile": (Variant(reptile, fit), {"modality": family})}
-    for name, paths in inits.items():
-        files = [(read_init_file(path), path) for path in paths]
+    for name, files in inits.items():
         for init, path in files:
             if MODALITY_FAMILY.get(init.modality) == family:
                 arms[name] = (Variant(init, fit), {"modality": family, "init_file": path})
@@ -81,6 +80,7 @@ def run_ablation(specs: list[str], *, inits: dict[str, list[Path]] | None = None
     sparsity and edge loss arms."""
     cfg = make_config(crop=crop)
     items = [item for item in _pick(resolve(specs), per_set) if not item.sequence]
+    files = {name: [(read_init_file(path), path) for path in paths] for name, paths in (inits or {}).items()}
     rows = []
     for n, item in enumerate(items):
         image = load_item(item, crop=crop)
@@ -88,7 +88,7 @@ def run_ablation(specs: list[str], *, inits: dict[str, list[Path]] | None = None
             image = replace(image, pixels=image.pixels[0])
         family = (MODALITY_FAMILY.get(item.dataset.split("-")[0])
                   or MODALITY_FAMILY.get(detect_modality(image).modality, "mri"))
-        arms = _arms(family, inits or {}, preset, losses)
+        arms = _arms(family, files, preset, losses)
         normalised = Normalisation.of(image.pixels).forward(image.pixels)
         curves = ablation({item.id: normalised}, {name: arm[0] for name, arm in arms.items()},
                           replace(default_seed_config(), hidden=WIDTH), steps=steps, reference_steps=reference_steps,

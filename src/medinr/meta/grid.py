@@ -21,7 +21,6 @@ random network's (311 vs 289 bytes). So none is shipped; the codec uses one only
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import sys
 import time
@@ -34,6 +33,7 @@ import torch
 from medinr.archs.grid import GridCodec, _FrameFit, latent_budget
 from medinr.config import GridOptions, preset_config
 from medinr.errors import InputError
+from medinr.fit import psnr_normalised
 from medinr.meta.inits import INIT_DIR, Init, InitFile, random_init, write_manifest
 from medinr.meta.tasks import Source, load_sources, split_sources
 from medinr.models.grid import GridConfig, GridModel
@@ -44,6 +44,8 @@ from medinr.ratecontrol import RateTarget
 TASK_SIZE = 256
 #: bpp targets of tasks are drawn log-uniformly from this range
 TASK_BPPS = (0.15, 1.5)
+#: slices tried for one usable crop before giving up
+MAX_TRIES = 200
 
 #: modality family -> training paths relative to the data folder (validation: a seeded split by series)
 RECIPES: dict[str, list[str]] = {
@@ -70,13 +72,18 @@ class GridMetaResult:
         return text
 
 
-def _crop(source: Source, rng: np.random.Generator) -> np.ndarray | None:
-    frame = source.slice(rng)
-    h, w = frame.shape
-    if min(h, w) < TASK_SIZE or np.ptp(frame) < 0.02 * source.span:
-        return None
-    y, x = int(rng.integers(h - TASK_SIZE + 1)), int(rng.integers(w - TASK_SIZE + 1))
-    return np.ascontiguousarray(frame[y:y + TASK_SIZE, x:x + TASK_SIZE])
+def _crop(sources: list[Source], rng: np.random.Generator) -> np.ndarray:
+    """A random TASK_SIZE crop of a random slice that is not (nearly) flat; InputError when none is found
+    (e.g. every image is smaller than a task)."""
+    for _ in range(MAX_TRIES):
+        source = sources[int(rng.integers(len(sources)))]
+        frame = source.slice(rng)
+        h, w = frame.shape
+        if min(h, w) >= TASK_SIZE and np.ptp(frame) >= 0.02 * source.span:
+            y, x = int(rng.integers(h - TASK_SIZE + 1)), int(rng.integers(w - TASK_SIZE + 1))
+            return np.ascontiguousarray(frame[y:y + TASK_SIZE, x:x + TASK_SIZE])
+    raise InputError(f"no usable {TASK_SIZE} px crop in {MAX_TRIES} tries: the training images are smaller "
+                     "or (nearly) constant")
 
 
 def _fit(frame: np.ndarray, config: GridConfig, params: list[torch.Tensor], opts: GridOptions,
@@ -92,10 +99,10 @@ def _fit(frame: np.ndarray, config: GridConfig, params: list[torch.Tensor], opts
 
 
 def _psnr(fit: _FrameFit) -> float:
+    """PSNR of the fit with its latents rounded, before network quantisation."""
     with torch.no_grad():
-        hat = [torch.round(z) for z in fit.latents]
-        mse = float((fit.model.synthesize(hat, fit.shape) - fit.target).pow(2).mean())
-    return 10 * math.log10(fit.peak**2 / max(mse, 1e-12))
+        rec = fit.model.synthesize([torch.round(z) for z in fit.latents], fit.shape)
+    return psnr_normalised(rec.numpy(), fit.target.numpy(), fit.peak)
 
 
 def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int = 60, inner_steps: int = 60,
@@ -112,27 +119,22 @@ def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int 
     opts = replace(cfg.grid, steps=inner_steps)
     params = [p.clone() for p in random_init("grid", config).params]
     learned = [i for i, (name, _) in enumerate(GridModel(config).named_parameters()) if name != "gain"]
-    done = 0
-    while done < steps:
-        frame = _crop(train[int(rng.integers(len(train)))], rng)
-        if frame is None:
-            continue
+    for done in range(steps):
+        frame = _crop(train, rng)
         bpp = float(np.exp(rng.uniform(*np.log(TASK_BPPS))))
         adapted = list(_fit(frame, config, params, opts, bpp).model.parameters())
         eps = outer_lr * (1 - done / steps)
         with torch.no_grad():
             for i in learned:
                 params[i] = params[i] + eps * (adapted[i].detach() - params[i])
-        done += 1
         if progress:
-            progress(done, steps)
+            progress(done + 1, steps)
     validation = []
     val_rng = np.random.default_rng(seed + 1)
-    while len(validation) < val_crops:
-        frame = _crop(held[int(val_rng.integers(len(held)))], val_rng)
-        if frame is not None:
-            validation.append(tuple(_psnr(_fit(frame, config, p, opts, 0.5))
-                                    for p in (list(random_init("grid", config).params), params)))
+    rand = list(random_init("grid", config).params)
+    for _ in range(val_crops):
+        frame = _crop(held, val_rng)
+        validation.append(tuple(_psnr(_fit(frame, config, p, opts, 0.5)) for p in (rand, params)))
     name = f"grid-{family}"
     record = {"algorithm": "reptile", "steps": steps, "inner_steps": inner_steps, "outer_lr": outer_lr,
               "task_size": TASK_SIZE, "task_bpps": TASK_BPPS, "seed": seed,

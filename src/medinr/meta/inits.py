@@ -239,14 +239,19 @@ def load_init(name: str, arch: str, config: Any) -> Init:
     return init.init_for(config)
 
 
-def modality_init(arch: str, modality: str, config: Any) -> Init:
-    """What an encoder starts from: the modality's meta-learned init when one is installed for this exact
-    config, else the random init. A damaged installation is an error, never a silent fallback."""
-    name = init_name_for(arch, modality)
+def installed_init(name: str | None, arch: str, config: Any) -> Init:
+    """The installed init ``name`` for ``config`` when it is installed and covers it, else the random init.
+    A damaged installation is an error, never a silent fallback."""
     if name is None or name not in installed_inits():
         return random_init(arch, config)
     init = read_installed(name)
     return init.init_for(config) if init.covers(arch, config) else random_init(arch, config)
+
+
+def modality_init(arch: str, modality: str, config: Any) -> Init:
+    """What an encoder starts from: the modality's meta-learned init when one is installed for this exact
+    config, else the random init."""
+    return installed_init(init_name_for(arch, modality), arch, config)
 
 
 def check_digest(init: Init, expected: bytes) -> None:
