@@ -50,7 +50,6 @@ def test_codec_uses_the_learned_init_and_keeps_the_network_for_bpp_targets(init_
 
 
 def test_stream_made_with_learned_init_round_trips(init_dir: Path, shared_data: Path) -> None:
-
     _install(init_dir)
     crop = read(shared_data / "cxr" / "train" / "00870a9c.jpg").pixels[200:264, 200:264]
     data = encode(crop, bpp=1.0, preset="fast", arch="grid", modality="cxr", grid_hidden=16, grid_levels=5, grid_steps=10)
