@@ -1,0 +1,49 @@
+"""Regenerate the golden streams: ``python tests/golden/make_golden.py`` (only when a format change is meant).
+
+Each case is a small crop of a shipped sample image, encoded once; the stream and its decoded stored values are
+kept, so the decoder of every later version must turn the same bytes into the same pixels (CompressAI-style
+golden files). Encoders may change; the meaning of a stream may not.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from medinr import codec
+from medinr.io.dispatch import read
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = HERE.parents[1] / "src" / "medinr" / "data" / "samples"
+
+#: name -> (sample file, crop (rows, cols), encode options)
+CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
+    "grid-cxr-1bpp": ("cxr_nih_00000001_000_crop256.png", (slice(96, 160), slice(96, 160)),
+                      {"arch": "grid", "preset": "fast", "bpp": 1.0, "grid_steps": 60}),
+    "seed-mr-psnr": ("mr_head_12bit_2frames.dcm", (slice(8, 56), slice(8, 56)),
+                     {"arch": "seed", "preset": "fast", "psnr": 30.0, "fit_steps": 60}),
+    "nearlossless-mr": ("mr_head_12bit_2frames.dcm", (slice(16, 48), slice(16, 48)),
+                        {"max_error": 2}),
+}
+
+
+def source(name: str) -> np.ndarray:
+    """The case's source pixels: the first frame of the sample, cropped."""
+    file, crop, _ = CASES[name]
+    return np.ascontiguousarray(read(SAMPLES / file).frame_stack()[0][crop])
+
+
+def main() -> None:
+    for name, (_, _, options) in CASES.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = codec.encode(source(name), modality="generic", **options)
+        (HERE / f"{name}.minr").write_bytes(data)
+        np.save(HERE / f"{name}.npy", codec.decode(data).pixels)
+        print(f"{name}: {len(data)} bytes")
+
+
+if __name__ == "__main__":
+    main()

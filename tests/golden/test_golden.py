@@ -1,0 +1,48 @@
+"""Golden streams: files written by an earlier version must keep decoding to the same pixels.
+
+A failure here means the meaning of existing ``.minr`` files changed. If that is intended (a new format version),
+regenerate with ``python tests/golden/make_golden.py`` and say so in the commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medinr import codec
+from medinr.errors import BitstreamError
+
+HERE = Path(__file__).resolve().parent
+CASES = sorted(p.stem for p in HERE.glob("*.minr"))
+
+
+def test_cases_present() -> None:
+    assert {"grid-cxr-1bpp", "seed-mr-psnr", "nearlossless-mr"} <= set(CASES)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden_stream_decodes_to_the_stored_pixels(name: str) -> None:
+    decoded = codec.decode((HERE / f"{name}.minr").read_bytes()).pixels
+    expected = np.load(HERE / f"{name}.npy")
+    assert decoded.dtype == expected.dtype and decoded.shape == expected.shape
+    # float32 synthesis may round one value differently on another instruction set (see archs.grid)
+    diff = np.abs(decoded.astype(np.int64) - expected.astype(np.int64))
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= expected.size // 100
+
+
+def test_near_lossless_golden_is_exact_and_within_its_bound() -> None:
+    from make_golden import source  # noqa: PLC0415 (the generator's own crop of the shipped sample)
+
+    decoded = codec.decode((HERE / "nearlossless-mr.minr").read_bytes()).pixels
+    np.testing.assert_array_equal(decoded, np.load(HERE / "nearlossless-mr.npy"))
+    assert np.abs(decoded.astype(np.int64) - source("nearlossless-mr").astype(np.int64)).max() <= 2
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden_stream_with_one_flipped_bit_is_rejected(name: str) -> None:
+    data = bytearray((HERE / f"{name}.minr").read_bytes())
+    data[len(data) // 2] ^= 0x10
+    with pytest.raises(BitstreamError):
+        codec.decode(bytes(data))
