@@ -10,6 +10,10 @@ each latent's causal context (3x3 parent neighbourhood in the coarser level; the
 in the checkerboard's second pass) to a Laplace (mean, log2 scale); the same network runs in float32
 for training and in exact fixed point for coding (:meth:`GridModel.exact_context`).
 
+``dims = 3`` (``grid-video``): the grids are (t, y, x), frames halving from level TIME_LEVELS on, upsampled
+linearly in time and then like a frame in space; the synthesis and refinement run frame by frame, and the
+context adds the previous and next frame to the anchor neighbours (a 3D checkerboard).
+
 Only the networks are ``parameters()`` (what an init holds and the bitstream codes as deltas); the
 latents belong to the image and are passed in.
 """
@@ -26,12 +30,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medinr.entropy.context import MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, fixed_point
+from medinr.entropy.context import MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, anchors, fixed_point
 from medinr.models import ARCHITECTURES, Architecture
 
 UPSAMPLING = ("bilinear", "bicubic")
-#: context inputs: 3x3 parent neighbourhood, 4 anchor neighbours, second-pass flag
-CONTEXT_INPUTS = 9 + 4 + 1
+#: (x, y, t) grids (``dims = 3``): levels below this one keep every frame, coarser ones halve the frame count
+#: with each level like the spatial axes (the format's rule, chosen by measurement on cine, see
+#: :mod:`medinr.archs.grid_video`)
+TIME_LEVELS = 1
 #: fixed point of the exact context network: weights on a 2**-16 grid (|w| < 2**7), hidden on 2**-8 (< 2**12);
 #: with integer inputs below 2**12 every product and sum stays below 2**53, so float64 is exact in any order
 _W_FRAC, _W_MAX, _H_FRAC, _H_MAX = 16, 2.0**7, 8, 2.0**12
@@ -57,7 +63,7 @@ class GridConfig:
     def from_bytes(cls, data: bytes) -> "GridConfig":
         levels, hidden, layers, refine, ctx, up, dims = struct.unpack("<BBBBBBB", data)
         if not (1 <= levels <= 12 and 1 <= hidden <= 64 and 1 <= layers <= 4 and refine <= 16 and 1 <= ctx <= 64
-                and up < len(UPSAMPLING) and dims == 2):
+                and up < len(UPSAMPLING) and dims in (2, 3)):
             raise ValueError("invalid grid configuration")
         return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims)
 
@@ -67,40 +73,70 @@ class GridConfig:
         frames get the full 7 levels that the shipped grid inits are trained for)."""
         return int(max(1, min(most, np.floor(np.log2(max(1, min(height, width)))) - 1)))
 
-    def level_shapes(self, height: int, width: int) -> list[tuple[int, int]]:
-        return [(-(-height // 2**s), -(-width // 2**s)) for s in range(self.levels)]
+    def level_shapes(self, *size: int) -> list[tuple[int, ...]]:
+        """Grid shape of each level for a (H, W) frame or a (T, H, W) sequence (frames halve from TIME_LEVELS on)."""
+        def frames(s: int) -> tuple[int, ...]:
+            return (-(-size[0] // 2 ** max(0, s - TIME_LEVELS + 1)),) if len(size) == 3 else ()
+
+        height, width = size[-2:]
+        return [(*frames(s), -(-height // 2**s), -(-width // 2**s)) for s in range(self.levels)]
 
 
-def upsample(latents: list[torch.Tensor], size: tuple[int, int], mode: str) -> torch.Tensor:
-    """Each level interpolated to ``size``, stacked: (S, H, W)."""
-    return torch.cat([F.interpolate(z[None, None], size=size, mode=mode, align_corners=False)[0] for z in latents])
+def context_inputs(dims: int) -> int:
+    """Context network inputs: 3x3 parent neighbourhood, the 2 * dims anchor neighbours, second-pass flag."""
+    return 9 + 2 * dims + 1
+
+
+def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str) -> torch.Tensor:
+    """One level resized to ``size``: a (T, H, W) grid linearly in time, then every frame with ``mode``."""
+    if len(size) == 3:
+        t, h, w = z.shape
+        z = F.interpolate(z.reshape(t, h * w).T[None], size=size[0], mode="linear", align_corners=False)[0]
+        return F.interpolate(z.T.reshape(1, size[0], h, w), size=size[1:], mode=mode, align_corners=False)
+    return F.interpolate(z[None, None], size=size, mode=mode, align_corners=False)[0]
+
+
+def upsample(latents: list[torch.Tensor], size: tuple[int, ...], mode: str) -> torch.Tensor:
+    """Each level interpolated to ``size`` ((H, W) or (T, H, W)), stacked: (S, *size)."""
+    return torch.cat([_interpolate(z, size, mode) for z in latents])
 
 
 @functools.lru_cache(maxsize=32)
-def _second_pass(h: int, w: int) -> torch.Tensor:
-    """The checkerboard's second-pass positions, ((i + j) odd)."""
-    return torch.from_numpy(np.indices((h, w)).sum(axis=0) % 2 == 1)
+def _second_pass(shape: tuple[int, ...]) -> torch.Tensor:
+    """The checkerboard's second-pass positions (odd index sums)."""
+    return torch.from_numpy(~anchors(shape))
+
+
+def _parent_hood(parent: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """(9, *shape): the 3x3 (spatial) neighbourhood of every position's co-located parent sample; an axis that
+    the parent level does not halve (time, below TIME_LEVELS) is co-located one to one."""
+    rows, cols = parent.shape[-2:]
+    hood = F.unfold(parent.reshape(-1, 1, rows, cols), 3, padding=1).reshape(*parent.shape[:-2], 9, rows, cols)
+    hood = hood.movedim(-3, 0)
+    for axis, n in enumerate(shape):
+        factor = 1 if parent.shape[axis] == n else 2
+        hood = hood.index_select(axis + 1, torch.arange(n) // factor)
+    return hood
 
 
 def context_features(current: torch.Tensor, parent: torch.Tensor | None,
                      mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Causal context of every position of a level, (CONTEXT_INPUTS, h * w), or of the ``mask``'s positions only.
+    """Causal context of every position of a level, (context_inputs(dims), positions), or of the ``mask``'s only.
 
-    Rows: the 3x3 neighbourhood of the co-located parent sample (zero on the coarsest level); the N, S,
-    W, E neighbours and a flag, both only on the checkerboard's second pass, where those neighbours are
-    anchors. ``current`` may hold the whole level: anchors never see it, and second-pass positions only
-    read anchors, exactly as in the decoder.
+    Rows: the 3x3 neighbourhood of the co-located parent sample (zero on the coarsest level); the face
+    neighbours along each axis ((previous, next frame,) N, S, W, E) and a flag, both only on the
+    checkerboard's second pass, where those neighbours are anchors. ``current`` may hold the whole level:
+    anchors never see it, and second-pass positions only read anchors, exactly as in the decoder.
     """
-    h, w = current.shape
-    second = _second_pass(h, w).to(current.dtype)
-    if parent is None:
-        up = current.new_zeros(9, h, w)
-    else:
-        hood = F.unfold(parent[None, None], 3, padding=1).reshape(1, 9, *parent.shape)
-        up = F.interpolate(hood, scale_factor=2, mode="nearest")[0, :, :h, :w]
-    pad = F.pad(current[None, None], (1, 1, 1, 1))[0, 0]
-    neighbours = torch.stack([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:], current.new_ones(h, w)])
-    features = torch.cat([up, neighbours * second]).reshape(CONTEXT_INPUTS, -1)
+    shape = tuple(current.shape)
+    second = _second_pass(shape).to(current.dtype)
+    up = current.new_zeros(9, *shape) if parent is None else _parent_hood(parent, shape)
+    pad = F.pad(current, (1, 1) * current.dim())
+    inner = [slice(1, -1)] * current.dim()
+    faces = [pad[(*inner[:axis], side, *inner[axis + 1:])]
+             for axis in range(current.dim()) for side in (slice(None, -2), slice(2, None))]
+    neighbours = torch.stack([*faces, current.new_ones(shape)])
+    features = torch.cat([up, neighbours * second]).reshape(context_inputs(current.dim()), -1)
     return features if mask is None else features[:, mask.reshape(-1)]
 
 
@@ -119,7 +155,8 @@ class GridModel(nn.Module):
         self.refine = nn.ParameterList([nn.Parameter(torch.empty(r, 2, 3, 3)), nn.Parameter(torch.zeros(r)),
                                         nn.Parameter(torch.empty(1, r, 3, 3)), nn.Parameter(torch.zeros(1))] if r else [])
         self.context = nn.ParameterList([
-            nn.Parameter(torch.empty(c.context_hidden, CONTEXT_INPUTS)), nn.Parameter(torch.zeros(c.context_hidden)),
+            nn.Parameter(torch.empty(c.context_hidden, context_inputs(c.dims))),
+            nn.Parameter(torch.zeros(c.context_hidden)),
             nn.Parameter(torch.empty(2, c.context_hidden)), nn.Parameter(torch.zeros(2)),
         ])
         #: per level: (mean, log2 scale) added to the context network's output
@@ -152,10 +189,11 @@ class GridModel(nn.Module):
 
     # ---- synthesis ---------------------------------------------------------------------------------
 
-    def synthesize(self, latents: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """Image in normalised intensity, (H, W), from (dequantised or noisy) latents in step units."""
+    def synthesize(self, latents: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+        """Image (H, W) or sequence (T, H, W) in normalised intensity, from (dequantised or noisy) latents in
+        step units."""
         dtype = latents[0].dtype
-        f = upsample(latents, size, self.config.upsampling) * self.gain.to(dtype)[:, None, None]
+        f = upsample(latents, size, self.config.upsampling) * self.gain.to(dtype).reshape(-1, *[1] * len(size))
         x = f.reshape(f.shape[0], -1)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             x = torch.addmm(b.to(dtype)[:, None], w.to(dtype), x)
@@ -165,8 +203,9 @@ class GridModel(nn.Module):
         image = f.sum(0) + out[0]
         if self.config.refine:
             r1, b1, r2, b2 = (p.to(dtype) for p in self.refine)
-            hidden = torch.relu(F.conv2d(torch.stack([image, out[1]])[None], r1, b1, padding=1))
-            image = image + F.conv2d(hidden, r2, b2, padding=1)[0, 0]
+            frames = torch.stack([image, out[1]], -3).reshape(-1, 2, *size[-2:])  # a sequence: frame by frame
+            hidden = torch.relu(F.conv2d(frames, r1, b1, padding=1))
+            image = image + F.conv2d(hidden, r2, b2, padding=1).reshape(size)
         return image
 
     # ---- entropy model -----------------------------------------------------------------------------
@@ -219,9 +258,10 @@ class GridModel(nn.Module):
 
     def multiply_adds_per_pixel(self) -> float:
         """Decoder cost per output pixel: upsampling, synthesis, refinement, and the context network
-        (run twice per level on 4/3 latents per pixel; the parent convolution on a quarter of them)."""
+        (run twice per level on 4/3 latents per pixel; the parent convolution on a quarter of them); an
+        (x, y, t) grid adds two taps per level for the linear interpolation in time (an upper bound)."""
         c = self.config
-        taps = 4 if c.upsampling == "bilinear" else 16
+        taps = (4 if c.upsampling == "bilinear" else 16) + 2 * (c.dims - 2)
         synthesis = sum(w.numel() for w in self.weights) + (sum(p.numel() for p in self.refine[::2]))
         context = 2 * 4 / 3 * (self.context[0].numel() + self.context[2].numel())
         return float(taps * c.levels + c.levels + synthesis + context)

@@ -1,0 +1,59 @@
+"""The ``grid-video`` architecture: (x, y, t) latent grids, so a whole sequence is one ``grid`` representation.
+
+``joint_frames = True``: the codec hands over the (T, H, W) stack and one budget, and gets one payload back.
+Everything is ``grid``'s (:mod:`medinr.archs.grid`: closed-loop pyramid start, noise then straight-through
+training with λ steered to the target, curvature-scaled network quantisation, dead-zone rate search on the
+exact file size), run on the stack with the model's 3-axis form (:class:`medinr.models.grid.GridConfig`
+``dims = 3``):
+
+- Level s is a (T_s, ceil(H / 2^s), ceil(W / 2^s)) grid; T_s = T below level ``TIME_LEVELS``, then halved with
+  each level like the spatial axes (:meth:`GridConfig.level_shapes`). Upsampling is linear in time, then the
+  config's mode (bicubic or bilinear) in space.
+- The same per-pixel synthesis MLP, then a residual refinement filter of ``REFINE_TIME_TAPS`` x 3 x 3 taps
+  (3x3x3 convolutions).
+- Context model: the 3x3 neighbourhood of the co-located parent sample, the six anchor neighbours of the 3D
+  checkerboard (previous and next frame, N, S, W, E) and the second-pass flag; the same exact fixed-point
+  predictor as 2D.
+
+Header config: ``grid``'s 7 bytes with dims = 3 (``grid`` refuses dims = 3 and ``grid-video`` dims = 2).
+Payload (one FRAME section for the whole sequence), as ``grid``'s frame payload: one step-index byte per
+network tensor | varint length + entropy-coded network deltas from the init | latent coarsening byte |
+context-coded latents, coarsest level first (:mod:`medinr.entropy.context`; a level's two checkerboard
+passes over its (T_s, H_s, W_s) grid).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medinr.archs import ProgressFn, register
+from medinr.archs.grid import GridCodec
+from medinr.config import EncoderConfig
+from medinr.errors import BitstreamError, InputError
+from medinr.meta.inits import Init
+from medinr.models.grid import GridConfig
+from medinr.preprocess import Normalisation
+from medinr.ratecontrol import RateTarget
+
+
+class GridVideoCodec(GridCodec):
+    name = "grid-video"
+    joint_frames = True
+    dims = 3
+
+    def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,
+                     cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
+                     progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
+        """Payload of the whole (T, H, W) stack ``frame``."""
+        if frame.ndim != 3 or frame.shape[0] < 2:
+            raise InputError(f"grid-video codes a sequence of at least 2 frames, got shape {frame.shape}")
+        return super().encode_frame(frame, norm, config, init, cfg, target, frame_budget, progress, label)
+
+    def decode_frame(self, payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
+                     shape: tuple[int, ...]) -> np.ndarray:
+        if len(shape) != 3:
+            raise BitstreamError(f"grid-video decodes a (T, H, W) sequence, header gives shape {shape}")
+        return super().decode_frame(payload, config, init, norm, dtype, shape)
+
+
+register(GridVideoCodec())

@@ -1,0 +1,139 @@
+"""grid-video ((x, y, t) latent grids) on a tiny real cine clip: codec and CLI round trips, thread-independent
+decoding, header dims checks, causal 3D context coding, single-frame refusal, bad payloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from medinr.archs import get_arch
+from medinr.bitstream import Tag, read_container
+from medinr.cli import main
+from medinr.codec import decode, describe, encode_report
+from medinr.entropy.context import anchors, decode_levels, encode_levels
+from medinr.errors import BitstreamError, InputError
+from medinr.io import read
+from medinr.models.grid import GridConfig, GridModel, context_features
+from medinr.preprocess import Normalisation
+
+TINY = {"arch": "grid-video", "preset": "fast", "grid_steps": 4, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data: Path) -> object:
+    image = read(shared_data / "cine/train/SCD0000101_mid")
+    return image.with_pixels(np.ascontiguousarray(image.pixels[:4, 112:144, 112:144]))
+
+
+@pytest.fixture(scope="module")
+def coded(clip: object) -> object:
+    return encode_report(clip, bpp=3.0, **TINY)
+
+
+def test_round_trip_decodes_what_the_encoder_measured(clip: object, coded: object) -> None:
+    decoded = decode(coded.data)
+    assert decoded.pixels.shape == (4, 32, 32) and decoded.pixels.dtype == clip.pixels.dtype
+    np.testing.assert_array_equal(decoded.pixels, coded.decoded.pixels)
+    info = describe(coded.data)
+    assert info["arch"] == "grid-video" and info["config"]["dims"] == 3
+    assert len(info["frame_payload_bytes"]) == 1  # one representation for the whole sequence
+    assert abs(coded.metrics["bpp"] - 3.0) < 0.15 and coded.metrics["psnr"] > 25
+
+
+def test_decode_identical_on_one_and_two_threads(coded: object) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = decode(coded.data).pixels
+        torch.set_num_threads(2)
+        two = decode(coded.data).pixels
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_config_dims_must_match_the_architecture() -> None:
+    flat, video = GridConfig(levels=3), GridConfig(levels=3, dims=3)
+    assert get_arch("grid-video").config_from_bytes(video.to_bytes()) == video
+    with pytest.raises(ValueError, match="grid needs 2-axis"):
+        get_arch("grid").config_from_bytes(video.to_bytes())
+    with pytest.raises(ValueError, match="grid-video needs 3-axis"):
+        get_arch("grid-video").config_from_bytes(flat.to_bytes())
+    with pytest.raises(ValueError):
+        GridConfig.from_bytes(GridConfig(dims=4).to_bytes())
+
+
+def test_level_shapes_keep_frames_on_the_finest_level_then_halve() -> None:
+    assert GridConfig(levels=4, dims=3).level_shapes(5, 32, 30) == [(5, 32, 30), (3, 16, 15), (2, 8, 8), (1, 4, 4)]
+    assert GridConfig(levels=2).level_shapes(32, 30) == [(32, 30), (16, 15)]
+
+
+def test_context_features_are_causal_in_3d() -> None:
+    """First-pass features never read the level being coded, second-pass ones read only its anchors."""
+    rng = np.random.default_rng(1)
+    parent = torch.from_numpy(rng.integers(-3, 4, (2, 3, 4)).astype(np.float64))
+    level = torch.from_numpy(rng.integers(-3, 4, (3, 5, 7)).astype(np.float64))
+    first = torch.from_numpy(anchors(tuple(level.shape)))
+    changed = level.clone()
+    changed[~first] += 10  # only second-pass values differ
+    for mask in (first, ~first):
+        np.testing.assert_array_equal(context_features(level, parent, mask), context_features(changed, parent, mask))
+    assert not torch.equal(context_features(level, parent, ~first), context_features(level * 0, parent, ~first))
+    assert context_features(level, parent).shape == (9 + 6 + 1, level.numel())
+
+
+def test_3d_context_coding_round_trips_exactly() -> None:
+    model = GridModel(GridConfig(levels=3, dims=3))
+    with torch.no_grad():  # a context network that actually varies means and scales
+        model.context[2].normal_(0, 0.3, generator=torch.Generator().manual_seed(3))
+        model.level_bias[:, 1] = torch.arange(1.0, 4.0)
+    rng = np.random.default_rng(0)
+    shapes = model.config.level_shapes(5, 19, 13)
+    levels = [np.rint(rng.laplace(0, 2.0 ** (s + 1), shape)).astype(np.int64) for s, shape in enumerate(shapes)]
+    decoded = decode_levels(encode_levels(levels, model.exact_context), shapes, model.exact_context)
+    assert [z.shape for z in decoded] == shapes
+    np.testing.assert_array_equal(np.concatenate([z.ravel() for z in decoded]),
+                                  np.concatenate([z.ravel() for z in levels]))
+
+
+def test_single_frame_refused(clip: object) -> None:
+    with pytest.raises(InputError, match="at least 2 frames"):
+        encode_report(clip.with_pixels(clip.pixels[:1]), bpp=3.0, **TINY)
+
+
+def test_corrupted_or_truncated_payload_raises_bitstream_error(coded: object) -> None:
+    container = read_container(coded.data)
+    header = container.header
+    payload = container.payloads(Tag.FRAME)[0]
+    codec = get_arch("grid-video")
+    config = codec.config_from_bytes(header.arch_config)
+    init = codec.load_init(header.init_name, config)
+    norm = Normalisation(header.norm_mean, header.norm_std, header.value_min, header.value_max)
+    for bad in (payload[:3], payload[:len(init.params) + 4], payload[:-1]):
+        with pytest.raises(BitstreamError):
+            codec.decode_frame(bad, config, init, norm, np.dtype(header.dtype), header.shape)
+    with pytest.raises(BitstreamError):
+        codec.decode_frame(payload, config, init, norm, np.dtype(header.dtype), header.shape[1:])
+    for where in (-5, -40, len(coded.data) // 2):
+        flipped = bytearray(coded.data)
+        flipped[where] ^= 0x5A
+        with pytest.raises(BitstreamError):
+            decode(bytes(flipped))
+
+
+def test_cli_encodes_and_decodes_with_arch_grid_video(clip: object, tmp_path: Path) -> None:
+    source = tmp_path / "clip.npy"
+    np.save(source, clip.pixels)
+    minr, out = tmp_path / "clip.minr", tmp_path / "decoded.npy"
+    runner = CliRunner()
+    encoded = runner.invoke(main, ["encode", str(source), "-o", str(minr), "--arch", "grid-video", "--preset",
+                                   "fast", "--bpp", "3", "--quiet"])
+    assert encoded.exit_code == 0, encoded.output
+    info = runner.invoke(main, ["info", str(minr), "--json"])
+    assert info.exit_code == 0 and '"arch": "grid-video"' in info.output
+    assert runner.invoke(main, ["decode", str(minr), "-o", str(out), "--quiet"]).exit_code == 0
+    assert np.load(out).shape == (4, 32, 32)
