@@ -41,3 +41,18 @@ def closest_size(size: Callable[[int], int], budget: float, lo: int, hi: int) ->
         return lo
     candidates = [below] + ([below + 1] if below < hi else [])
     return min(candidates, key=lambda k: abs(size(k) - budget))
+
+
+def closest_size_fine(size: Callable[[float], int], budget: float, lo: int, hi: int, halvings: int = 8) -> float:
+    """x in [lo, hi] whose size is closest to ``budget``, for ``size`` decreasing in x and defined between the
+    integers too: :func:`closest_size` on the integers, then bisection between the two that bracket the budget.
+    For knobs the decoder never sees (a dead zone), where one integer step can move the size by several %."""
+    below = largest_true(lambda k: size(k) >= budget, lo, hi)
+    if below is None or below == hi:
+        return lo if below is None else hi
+    a, b = float(below), float(below + 1)  # size(a) >= budget > size(b)
+    for _ in range(halvings):
+        mid = 0.5 * (a + b)
+        a, b = (mid, b) if size(mid) >= budget else (a, mid)
+    return min((a, b), key=lambda x: abs(size(x) - budget))
+

@@ -42,7 +42,7 @@ from medinr.models.grid import GridConfig, GridModel, upsample
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, quantize, step_indices
 from medinr.metrics import psnr
-from medinr.ratecontrol import RateTarget, closest_size, largest_true
+from medinr.ratecontrol import RateTarget, closest_size_fine, largest_true
 
 #: coded bits per network parameter assumed when budgeting latents for a bpp target: from the random init,
 #: and from a learned init (``grid-<family>``), whose deltas are mostly zero
@@ -329,10 +329,10 @@ class _FrameFit:
 
         1. The network's global step factor among the preset's: least D + λR (for a PSNR target, the
            smallest file reaching it).
-        2. The latents' dead zone (1/64 steps; negative rounds up): the closest size to a bpp budget, or
-           the widest dead zone that still reaches a PSNR target; none without a target. When training
-           overshot a bpp budget by more than the widest dead zone saves, the latents are first
-           requantised coarser (``latent_scale``, one payload byte) until it fits.
+        2. The latents' dead zone (1/64 steps, then bisected between two: one step can move the size by 9 %;
+           negative rounds up): the closest size to a bpp budget, or the widest dead zone that still reaches a
+           PSNR target; none without a target. When training overshot a bpp budget by more than the widest dead
+           zone saves, the latents are first requantised coarser (``latent_scale``, one payload byte) until it fits.
         """
         curvature = self.curvature()
         latents = self.integer_latents()
@@ -347,9 +347,9 @@ class _FrameFit:
             _, _, head, model = min(reaching, key=lambda t: t[1])
         else:
             _, _, head, model = min(tried, key=lambda t: t[0] + self.lam * 8 * t[1] / self.pixels)
-        cache: dict[tuple[int, int], bytes] = {}
+        cache: dict[tuple[float, int], bytes] = {}
 
-        def payload(i: int, coarsen: int = 0) -> bytes:
+        def payload(i: float, coarsen: int = 0) -> bytes:
             if (i, coarsen) not in cache:
                 latents = self.integer_latents(i / 64, coarsen)
                 cache[i, coarsen] = _assemble(head, coarsen, encode_levels(latents, model.exact_context))
@@ -360,7 +360,8 @@ class _FrameFit:
             if len(payload(DEADZONE_RANGE[1])) > (budget or 0):
                 over = largest_true(lambda c: len(payload(0, c)) > (budget or 0), 0, MAX_COARSEN)
                 coarsen = min(MAX_COARSEN, (over or 0) + 1)
-            return payload(closest_size(lambda i: len(payload(i, coarsen)), budget or 0, *DEADZONE_RANGE), coarsen)
+            return payload(closest_size_fine(lambda i: len(payload(i, coarsen)), budget or 0, *DEADZONE_RANGE),
+                           coarsen)
         if target.mode == "psnr":
             i = largest_true(lambda i: self._mse(payload(i)) <= self.mse_goal, 0, DEADZONE_RANGE[1])
             return payload(i or 0)
