@@ -29,6 +29,8 @@ class GridOptions:
     levels: int = 7
     #: global network quantisation factors tried (1/8 octave units around the rate-distortion estimate)
     net_step_search: tuple[int, ...] = (-8, -4, 0, 4, 8)
+    #: start from the installed analysis network's latents (:mod:`medinr.models.analysis`) when there is one
+    analysis: bool = True
 
 
 @dataclass

@@ -23,6 +23,7 @@ the init | latent coarsening byte | context-coded latents (:mod:`medinr.entropy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -38,6 +39,7 @@ from medinr.entropy.context import MAX_ABS_LATENT, decode_levels, encode_levels
 from medinr.errors import BitstreamError
 from medinr.meta.inits import RANDOM, Init, load_init, modality_init
 from medinr.models import with_params
+from medinr.models.analysis import AnalysisNet, shipped as shipped_analysis
 from medinr.models.grid import GridConfig, GridModel, upsample
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, quantize, step_indices
@@ -119,15 +121,17 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
 
 
 def pyramid_latents(target: torch.Tensor, shapes: list[tuple[int, ...]], gains: torch.Tensor,
-                    mode: str) -> list[torch.Tensor]:
+                    mode: str, analysis: AnalysisNet | None = None,
+                    quantise: Callable[[torch.Tensor], torch.Tensor] = torch.round) -> list[torch.Tensor]:
     """Closed-loop quantised Laplacian pyramid of a frame or a (T, H, W) sequence: coarse to fine, each level
-    codes the residual left so far."""
+    codes the residual left so far (its average in step units, refined by the 2D ``analysis`` network when
+    given). ``quantise``: rounding, or a differentiable stand-in when the analysis network is trained."""
     residual = target
     latents: list[torch.Tensor] = [torch.zeros(0)] * len(shapes)
     pool = F.adaptive_avg_pool3d if target.dim() == 3 else F.adaptive_avg_pool2d
     for s in reversed(range(len(shapes))):
-        down = pool(residual[None, None], shapes[s])[0, 0]
-        latents[s] = torch.round(down / gains[s]).clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT)
+        down = pool(residual[None, None], shapes[s])[0, 0] / gains[s]
+        latents[s] = quantise(down if analysis is None else analysis(down, s)).clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT)
         residual = residual - upsample([latents[s] * gains[s]], target.shape, mode)[0]
     return latents
 
@@ -210,8 +214,9 @@ class _FrameFit:
         rec = upsample([z * g for z, g in zip(latents, gains)], self.shape, self.config.upsampling).sum(0)
         return latents, _entropy_bits(latents), float((rec - self.target).pow(2).mean())
 
-    def start(self, target: RateTarget, latent_bits: float | None) -> None:
-        """Pick the level steps ``q * 2**(-alpha * s)`` and λ for the target; set gains and latents to that pyramid.
+    def start(self, target: RateTarget, latent_bits: float | None, analysis: AnalysisNet | None = None) -> None:
+        """Pick the level steps ``q * 2**(-alpha * s)`` and λ for the target; set gains and latents to that pyramid
+        (through the ``analysis`` network when given; the search uses the plain pyramid).
 
         With a target, each alpha in GAIN_SLOPES gets the q meeting the target (bits, or error), and the
         one with the least error (or bits) wins: the equal-slope alpha = 1 holds at high rate only.
@@ -228,7 +233,7 @@ class _FrameFit:
                           for a in GAIN_SLOPES]
             gains = min(candidates, key=lambda g: cost(self._pyramid(g)))
             self.lam = 2 * math.log(2) * self._pyramid(gains)[2]
-        latents = self._pyramid(gains)[0]
+        latents = pyramid_latents(self.target, self.shapes, gains, self.config.upsampling, analysis)
         with torch.no_grad():
             self.model.gain.copy_(gains)
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
@@ -419,7 +424,7 @@ class GridCodec(ArchCodec):
                      progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
         fit = _FrameFit(frame, norm, config, init, cfg.grid)
         latent_bits = latent_budget(frame_budget or 0, init) if target.mode == "bpp" else None
-        fit.start(target, latent_bits)
+        fit.start(target, latent_bits, shipped_analysis() if cfg.grid.analysis and frame.ndim == 2 else None)
         fit.train(target, latent_bits, (lambda d, t: progress(label + "fit", d, t)) if progress else None)
         data = fit.choose_payload(target, frame_budget)
         notes = []
