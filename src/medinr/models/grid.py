@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medinr.entropy.context import MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, anchors, fixed_point
+from medinr.entropy.context import MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, fixed_point
 from medinr.models import ARCHITECTURES, Architecture
 
 UPSAMPLING = ("bilinear", "bicubic")
@@ -102,42 +102,42 @@ def upsample(latents: list[torch.Tensor], size: tuple[int, ...], mode: str) -> t
 
 
 @functools.lru_cache(maxsize=32)
-def _second_pass(shape: tuple[int, ...]) -> torch.Tensor:
-    """The checkerboard's second-pass positions (odd index sums)."""
-    return torch.from_numpy(~anchors(shape))
-
-
-def _parent_hood(parent: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """(9, *shape): the 3x3 (spatial) neighbourhood of every position's co-located parent sample; an axis that
-    the parent level does not halve (time, below TIME_LEVELS) is co-located one to one."""
-    rows, cols = parent.shape[-2:]
-    hood = F.unfold(parent.reshape(-1, 1, rows, cols), 3, padding=1).reshape(*parent.shape[:-2], 9, rows, cols)
-    hood = hood.movedim(-3, 0)
-    for axis, n in enumerate(shape):
-        factor = 1 if parent.shape[axis] == n else 2
-        hood = hood.index_select(axis + 1, torch.arange(n) // factor)
-    return hood
+def _all_positions(shape: tuple[int, ...]) -> torch.Tensor:
+    """(dims, positions) indices of every position of a grid, row-major."""
+    return torch.from_numpy(np.indices(shape).reshape(len(shape), -1))
 
 
 def context_features(current: torch.Tensor, parent: torch.Tensor | None,
                      mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Causal context of every position of a level, (context_inputs(dims), positions), or of the ``mask``'s only.
+    """Causal context of every position of a level, (context_inputs(dims), positions), or of the ``mask``'s only
+    (row-major; gathered at those positions, so a pass costs what it codes).
 
-    Rows: the 3x3 neighbourhood of the co-located parent sample (zero on the coarsest level); the face
-    neighbours along each axis ((previous, next frame,) N, S, W, E) and a flag, both only on the
-    checkerboard's second pass, where those neighbours are anchors. ``current`` may hold the whole level:
-    anchors never see it, and second-pass positions only read anchors, exactly as in the decoder.
+    Rows: the 3x3 (spatial) neighbourhood of the co-located parent sample (zero outside it, and on the
+    coarsest level; an axis the parent does not halve, time below TIME_LEVELS, is co-located one to one); the
+    face neighbours along each axis ((previous, next frame,) N, S, W, E) and a flag, both only on the
+    checkerboard's second pass (odd index sums), where those neighbours are anchors. ``current`` may hold the
+    whole level: anchors never see it, and second-pass positions only read anchors, exactly as in the decoder.
     """
     shape = tuple(current.shape)
-    second = _second_pass(shape).to(current.dtype)
-    up = current.new_zeros(9, *shape) if parent is None else _parent_hood(parent, shape)
-    pad = F.pad(current, (1, 1) * current.dim())
-    inner = [slice(1, -1)] * current.dim()
-    faces = [pad[(*inner[:axis], side, *inner[axis + 1:])]
-             for axis in range(current.dim()) for side in (slice(None, -2), slice(2, None))]
-    neighbours = torch.stack([*faces, current.new_ones(shape)])
-    features = torch.cat([up, neighbours * second]).reshape(context_inputs(current.dim()), -1)
-    return features if mask is None else features[:, mask.reshape(-1)]
+    pos = _all_positions(shape) if mask is None else torch.nonzero(mask).T
+    second = (pos.sum(0) % 2).to(current.dtype)
+    if parent is None:
+        rows = list(current.new_zeros(9, pos.shape[1]))
+    else:
+        at = [pos[a] // (1 if parent.shape[a] == n else 2) for a, n in enumerate(shape)]
+        padded = F.pad(parent, (1, 1, 1, 1))  # index + 1 is the sample, + 0 and + 2 its neighbours
+        rows = [padded[(*at[:-2], at[-2] + dy, at[-1] + dx)] for dy in range(3) for dx in range(3)]
+    padded = F.pad(current, (1, 1) * current.dim())
+    for axis in range(current.dim()):
+        for step in (-1, 1):
+            rows.append(padded[tuple(p + 1 + (step if a == axis else 0) for a, p in enumerate(pos))] * second)
+    return torch.stack([*rows, second])
+
+
+def _round_hidden(hidden: torch.Tensor) -> torch.Tensor:
+    """The exact context network's hidden layer on its fixed-point grid (``2**-_H_FRAC``, at most ``_H_MAX``), in
+    place: scaling by powers of two and rounding half to even are exact in float64."""
+    return hidden.mul_(2.0**_H_FRAC).round_().clamp_(max=_H_MAX * 2.0**_H_FRAC).mul_(2.0**-_H_FRAC)
 
 
 class GridModel(nn.Module):
@@ -198,7 +198,7 @@ class GridModel(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             x = torch.addmm(b.to(dtype)[:, None], w.to(dtype), x)
             if i < len(self.weights) - 1:
-                x = torch.relu(x)
+                x = x.relu_()
         out = x.reshape(2, *size)
         image = f.sum(0) + out[0]
         if self.config.refine:
@@ -215,7 +215,7 @@ class GridModel(nn.Module):
                  mask: torch.Tensor | None = None) -> torch.Tensor:
         """Laplace (mean, log2 scale) of every position of a level, (2, h * w), or of the ``mask``'s, (2, n)."""
         w1, b1, w2, b2, bias = weights
-        hidden = hidden_round(torch.relu(torch.addmm(b1[:, None], w1, context_features(current, parent, mask))))
+        hidden = hidden_round(torch.addmm(b1[:, None], w1, context_features(current, parent, mask)).relu_())
         return torch.addmm((b2 + bias[level])[:, None], w2, hidden)
 
     def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
@@ -249,7 +249,7 @@ class GridModel(nn.Module):
                    for p in [*self.context, self.level_bias]]
         out = self._context(level, torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
                             weights,
-                            lambda h: torch.from_numpy(np.minimum(fixed_point(h.numpy(), _H_FRAC), _H_MAX)),
+                            _round_hidden,
                             torch.from_numpy(mask))
         out = out.numpy()
         means = np.clip(fixed_point(out[0], MEAN_FRAC), -MAX_ABS_LATENT, MAX_ABS_LATENT)
