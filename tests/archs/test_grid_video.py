@@ -131,7 +131,7 @@ def test_cli_encodes_and_decodes_with_arch_grid_video(clip: object, tmp_path: Pa
     minr, out = tmp_path / "clip.minr", tmp_path / "decoded.npy"
     runner = CliRunner()
     encoded = runner.invoke(main, ["encode", str(source), "-o", str(minr), "--arch", "grid-video", "--preset",
-                                   "fast", "--bpp", "3", "--quiet"])
+                                   "fast", "--steps", "4", "--bpp", "3", "--quiet"])
     assert encoded.exit_code == 0, encoded.output
     info = runner.invoke(main, ["info", str(minr), "--json"])
     assert info.exit_code == 0 and '"arch": "grid-video"' in info.output
