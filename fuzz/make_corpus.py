@@ -2,13 +2,15 @@
 
 Tiny crops of the shared sample data, tiny fits, so the files stay a few kilobytes and decode fast:
 lossy seed (a 2-frame 12-bit stack with DICOM metadata and a source hash), lossy grid (8-bit),
-lossless without an INR (8-bit), lossless signed 16-bit, and near-lossless (δ = 2) on top of a seed INR. Run from the
+lossless without an INR (8-bit), lossless signed 16-bit, near-lossless (δ = 2) on top of a seed INR, and a
+3-frame cine clip with frame times (format 1.2, TIMING section) as one (x, y, t) ``grid-video`` representation. Run from the
 repository root: ``python fuzz/make_corpus.py``.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,9 @@ def main() -> None:
     cxr = medinr.read(DATA / "cxr" / "test" / "txv_512_00000001_000.png")
     cine = medinr.read(DATA / "cine" / "train" / "SCD0000101_mid" / "frame00.dcm")
     stack = mr.with_pixels(np.ascontiguousarray(mr.pixels[4:6, 24:40, 24:40]))
+    series = medinr.read(DATA / "cine" / "train" / "SCD0000101_mid")
+    clip = replace(series, pixels=np.ascontiguousarray(series.pixels[:3, 120:136, 120:136]),
+                   frame_times=series.frame_times[:3], metadata={})
     signed = cine.with_pixels((cine.pixels[120:136, 120:136].astype(np.int32) - 300).astype(np.int16))
     files = {
         "seed_lossy_mr_2fr_meta_hash.minr": medinr.encode(stack, keep_metadata=True, source_hash=True, **TINY),
@@ -51,6 +56,7 @@ def main() -> None:
         "lossless_cxr_8bit_hash.minr": medinr.encode(np.ascontiguousarray(cxr.pixels[200:224, 200:224]),
                                                      max_error=0, inr_bpps=(), source_hash=True),
         "lossless_signed_16bit.minr": medinr.encode(signed, max_error=0, inr_bpps=()),
+        "grid_video_cine_3fr_timing.minr": medinr.encode(clip, arch="grid-video", preset="fast", grid_steps=10),
         "near_lossless_d2_inr_mr.minr": _inr_file(mr.with_pixels(np.ascontiguousarray(mr.pixels[5, 20:44, 20:44])), 2),
     }
     CORPUS.mkdir(exist_ok=True)

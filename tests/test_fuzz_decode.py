@@ -35,6 +35,8 @@ def test_corpus_has_every_kind_and_decodes() -> None:
     assert {f["mode"] for f in facts} == {"lossy", "lossless", "near-lossless"}
     assert any(f["mode"] != "lossy" and f["frame_payload_bytes"] for f in facts)  # a residual on an INR
     assert {f["dtype"] for f in facts} >= {"uint8", "uint16", "int16"}
+    # a 1.2 stream: a timed sequence (TIMING section) coded as one (x, y, t) representation
+    assert any(f["format_version"] == "1.2" and f["arch"] == "grid-video" and not f["fps_assumed"] for f in facts)
     for data in SEEDS.values():
         assert fuzz.check(data) == "ok"
 
@@ -46,7 +48,7 @@ def test_seeded_mutation_pass() -> None:
     assert outcomes.count("error") > 0
 
 
-@pytest.mark.parametrize("name", sorted(n for n in SEEDS if "16bit" in n or "8bit" in n))
+@pytest.mark.parametrize("name", sorted(n for n in SEEDS if "16bit" in n or "8bit" in n or "timing" in n))
 def test_every_truncation_is_an_error(name) -> None:
     data = SEEDS[name]
     for end in range(len(data)):
