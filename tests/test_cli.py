@@ -114,3 +114,14 @@ def test_bench_writes_results_with_bd_rate(workdir) -> None:
 def test_every_command_has_help(command) -> None:
     result = run(command, "--help")
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_bench_table_shows_video_units_for_sequences(capsys, monkeypatch) -> None:
+    from medinr.cli import _print_bench_table
+
+    monkeypatch.setenv("COLUMNS", "160")  # rich's width when the output is not a terminal
+    document = json.loads((Path(__file__).resolve().parents[1] / "results" / "quick.json").read_text())
+    _print_bench_table(document)
+    out = capsys.readouterr().out
+    cine = out[out.index("cine-test: mean over 2 sequence(s)"):]
+    assert "Mbps" in cine and "flicker" in cine and "Mbps" not in out[:out.index("cine-test: mean over")]

@@ -416,16 +416,27 @@ def _print_bench_table(document: dict[str, Any]) -> None:
 
     console = Console()
     for dataset, entry in document["datasets"].items():
-        table = Table(title=f"{dataset}: mean over {len(entry['images'])} image(s), per rate point")
-        for col in ("codec", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec ms"):
-            table.add_column(col)
+        # sequences add video units: Mbps at the frame rate, temporal flicker, time per frame
+        video = any("mbps" in c["results"] for c in entry["codecs"])
+        table = Table(title=f"{dataset}: mean over {len(entry['images'])} "
+                            f"{'sequence' if video else 'image'}(s), per rate point")
+        columns = ("codec", "bpp", "Mbps", "PSNR dB", "MS-SSIM", "flicker", "enc s/frame", "dec ms/frame") if video \
+            else ("codec", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec ms")
+        for col in columns:
+            table.add_column(col, no_wrap=col == "codec")
         for codec in entry["codecs"]:
             r = codec["results"]
             if not r["bpp"]:
                 table.add_row(codec["name"], f"({codec['unsupported']} unsupported, {codec['errors']} errors)")
             for i in range(len(r["bpp"])):
-                table.add_row(codec["name"], f"{r['bpp'][i]:.3f}", f"{r['psnr'][i]:.2f}", f"{r['ms-ssim'][i]:.4f}",
-                              f"{r['encoding_time'][i]:.2f}", f"{1000 * r['decoding_time'][i]:.1f}")
+                if video and "mbps" in r:
+                    table.add_row(codec["name"], f"{r['bpp'][i]:.3f}", f"{r['mbps'][i]:.3f}", f"{r['psnr'][i]:.2f}",
+                                  f"{r['ms-ssim'][i]:.4f}", f"{r['temporal_flicker'][i]:.2f}",
+                                  f"{r['encoding_time_per_frame'][i]:.2f}", f"{r['decoding_ms_per_frame'][i]:.1f}")
+                else:
+                    table.add_row(codec["name"], f"{r['bpp'][i]:.3f}", *([""] if video else []), f"{r['psnr'][i]:.2f}",
+                                  f"{r['ms-ssim'][i]:.4f}", *([""] if video else []), f"{r['encoding_time'][i]:.2f}",
+                                  f"{1000 * r['decoding_time'][i]:.1f}")
         console.print(table)
         bd = entry["bd_vs_anchor"]
         for name, s in bd["per_codec"].items():
