@@ -75,7 +75,7 @@ def register(codec: ArchCodec) -> ArchCodec:
 
 
 def get_arch(name: str) -> ArchCodec:
-    from medinr.archs import grid, grid_video, seed, video  # noqa: F401  (registers the built-in architectures)
+    from medinr.archs import grid, grid_video, motion, seed, video  # noqa: F401  (registers the built-in architectures)
 
     if name not in ARCH_CODECS:
         raise KeyError(name)

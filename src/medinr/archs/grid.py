@@ -100,8 +100,9 @@ def _synthesize_decoded(model: GridModel, levels: list[np.ndarray], shape: tuple
 
 
 def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
-                shape: tuple[int, int]) -> np.ndarray:
-    """The decoder's path for one frame: payload -> network and latents -> stored values."""
+                shape: tuple[int, int], base: np.ndarray | None = None) -> np.ndarray:
+    """The decoder's path for one frame: payload -> network and latents -> stored values. ``base``: a float32
+    prediction in normalised units that the synthesis output is added to (motion-compensated residual coding)."""
     n = len(init.params)
     if len(payload) < n:
         raise BitstreamError("truncated grid frame payload (quantisation steps)")
@@ -117,7 +118,8 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
     with torch.no_grad():
         model.gain.mul_(latent_scale(payload[pos]))
     levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_context)
-    return norm.inverse(_synthesize_decoded(model, levels, shape), dtype)
+    synthesis = _synthesize_decoded(model, levels, shape)
+    return norm.inverse(synthesis if base is None else synthesis + base, dtype)
 
 
 def pyramid_latents(target: torch.Tensor, shapes: list[tuple[int, ...]], gains: torch.Tensor,
@@ -190,12 +192,16 @@ class _Adam:
 
 
 class _FrameFit:
-    """One frame's model, latents and target, with the training loop and the exact coding."""
+    """One frame's model, latents and target, with the training loop and the exact coding.
+
+    ``base``: a float32 prediction in normalised units (see :func:`reconstruct`); the network then fits
+    ``target`` = frame - base, the residual, from a pyramid of it."""
 
     def __init__(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,
-                 opts: GridOptions) -> None:
+                 opts: GridOptions, base: np.ndarray | None = None) -> None:
         self.frame, self.norm, self.config, self.init, self.opts = frame, norm, config, init, opts
-        self.target = torch.from_numpy(norm.forward(frame))
+        self.base = base
+        self.target = torch.from_numpy(norm.forward(frame) if base is None else norm.forward(frame) - base)
         self.shape = frame.shape
         self.pixels = frame.size
         self.shapes = config.level_shapes(*self.shape)
@@ -326,8 +332,8 @@ class _FrameFit:
                 _model_from(self.config, dequantize(symbols, _groups(list(self.init.params)), idx)))
 
     def _mse(self, data: bytes) -> float:
-        decoded = reconstruct(data, self.config, self.init, self.norm, self.frame.dtype, self.shape)
-        return float(np.mean((self.norm.forward(decoded) - self.target.numpy()) ** 2))
+        decoded = reconstruct(data, self.config, self.init, self.norm, self.frame.dtype, self.shape, self.base)
+        return float(np.mean((self.norm.forward(decoded) - self.norm.forward(self.frame)) ** 2))
 
     def choose_payload(self, target: RateTarget, budget: float | None) -> bytes:
         """The real bytes, in two searches measured exactly (real coder, real decoder).
