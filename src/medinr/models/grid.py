@@ -107,6 +107,45 @@ def _all_positions(shape: tuple[int, ...]) -> torch.Tensor:
     return torch.from_numpy(np.indices(shape).reshape(len(shape), -1))
 
 
+def _flat_index(pos: list[torch.Tensor], padded: tuple[int, ...], pad: tuple[int, ...]) -> torch.Tensor:
+    """Row-major index into a grid of shape ``padded`` of the positions ``pos`` shifted by ``pad`` per axis."""
+    index = torch.zeros_like(pos[0])
+    for p, n, k in zip(pos, padded, pad):
+        index = index * n + p + k
+    return index
+
+
+def _offsets(padded: tuple[int, ...], steps: list[tuple[int, ...]]) -> torch.Tensor:
+    """Row-major index offsets, in a grid of shape ``padded``, of each per-axis step in ``steps``: (len(steps), 1)."""
+    strides = np.cumprod((1, *padded[:0:-1]))[::-1]
+    return torch.tensor([[int(np.dot(step, strides))] for step in steps])
+
+
+def _gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None,
+                    pos: list[torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """For the positions ``pos`` of a level: row-major indices of their 3x3 parent neighbourhoods in the
+    spatially zero-padded parent (None without a parent), of their face neighbours in the zero-padded level,
+    and their second-pass flags."""
+    dims = len(shape)
+    second = sum(pos) % 2
+    hood = None
+    if parent_shape is not None:
+        at = [p // (1 if m == n else 2) for p, m, n in zip(pos, parent_shape, shape)]
+        padded = (*parent_shape[:-2], parent_shape[-2] + 2, parent_shape[-1] + 2)
+        steps = [(*[0] * (dims - 2), dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        hood = _flat_index(at, padded, (*[0] * (dims - 2), 1, 1)) + _offsets(padded, steps)
+    padded = tuple(n + 2 for n in shape)
+    steps = [tuple(step if a == axis else 0 for a in range(dims)) for axis in range(dims) for step in (-1, 1)]
+    return hood, _flat_index(pos, padded, (1,) * dims) + _offsets(padded, steps), second
+
+
+@functools.lru_cache(maxsize=16)
+def _full_gather_indices(shape: tuple[int, ...],
+                         parent_shape: tuple[int, ...] | None) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """:func:`_gather_indices` of every position (training evaluates whole levels at every step)."""
+    return _gather_indices(shape, parent_shape, list(_all_positions(shape)))
+
+
 def context_features(current: torch.Tensor, parent: torch.Tensor | None,
                      mask: torch.Tensor | None = None) -> torch.Tensor:
     """Causal context of every position of a level, (context_inputs(dims), positions), or of the ``mask``'s only
@@ -119,19 +158,16 @@ def context_features(current: torch.Tensor, parent: torch.Tensor | None,
     whole level: anchors never see it, and second-pass positions only read anchors, exactly as in the decoder.
     """
     shape = tuple(current.shape)
-    pos = _all_positions(shape) if mask is None else torch.nonzero(mask).T
-    second = (pos.sum(0) % 2).to(current.dtype)
-    if parent is None:
-        rows = list(current.new_zeros(9, pos.shape[1]))
+    parent_shape = None if parent is None else tuple(parent.shape)
+    if mask is None:
+        hood_at, faces_at, second = _full_gather_indices(shape, parent_shape)
     else:
-        at = [pos[a] // (1 if parent.shape[a] == n else 2) for a, n in enumerate(shape)]
-        padded = F.pad(parent, (1, 1, 1, 1))  # index + 1 is the sample, + 0 and + 2 its neighbours
-        rows = [padded[(*at[:-2], at[-2] + dy, at[-1] + dx)] for dy in range(3) for dx in range(3)]
-    padded = F.pad(current, (1, 1) * current.dim())
-    for axis in range(current.dim()):
-        for step in (-1, 1):
-            rows.append(padded[tuple(p + 1 + (step if a == axis else 0) for a, p in enumerate(pos))] * second)
-    return torch.stack([*rows, second])
+        hood_at, faces_at, second = _gather_indices(shape, parent_shape, list(torch.nonzero(mask).T))
+    second = second.to(current.dtype)
+    hood = (current.new_zeros(9, len(second)) if parent is None
+            else F.pad(parent, (1, 1, 1, 1)).reshape(-1)[hood_at])
+    faces = F.pad(current, (1, 1) * current.dim()).reshape(-1)[faces_at] * second
+    return torch.cat([hood, faces, second[None]])
 
 
 def _round_hidden(hidden: torch.Tensor) -> torch.Tensor:
