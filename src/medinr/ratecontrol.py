@@ -43,7 +43,7 @@ def closest_size(size: Callable[[int], int], budget: float, lo: int, hi: int) ->
     return min(candidates, key=lambda k: abs(size(k) - budget))
 
 
-def closest_size_fine(size: Callable[[float], int], budget: float, lo: int, hi: int, halvings: int = 8) -> float:
+def closest_size_fine(size: Callable[[float], int], budget: float, lo: int, hi: int, halvings: int = 5) -> float:
     """x in [lo, hi] whose size is closest to ``budget``, for ``size`` decreasing in x and defined between the
     integers too: :func:`closest_size` on the integers, then bisection between the two that bracket the budget.
     For knobs the decoder never sees (a dead zone), where one integer step can move the size by several %."""
