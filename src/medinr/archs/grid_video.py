@@ -18,11 +18,16 @@ Training takes a frame's steps (``steps_for`` of H x W), so a sequence costs abo
 one by one would. Choices measured on cine/train SCD0000201_basal (first 10 frames, 128 px centre crop, preset
 fast, PSNR at 0.05 / 0.2 / 1 bpp):
 
-- frames halved from level 1 on (``TIME_LEVELS = 1``): 26.9 / 32.6 / 38.2 dB; from level 3 on: 25.6 / 31.0 /
-  38.6 dB; already on level 0: 27.2 / 32.1 dB (0.05 / 0.2 bpp). Cine moves too much for full-rate coarse levels.
-- refinement frame by frame (3x3) against 3x3x3 convolutions: 26.6 / 32.9 / 39.3 dB against 26.9 / 32.6 /
-  38.2 dB, at 18 instead of 45 CPU-s an encode (these two at the sequence's pixel-scaled 60 steps).
-- a frame's steps (300 at 128 px) instead of 60: 28.8 / 34.2 / 40.8 dB, at 60 CPU-s an encode.
+- at the sequence's pixel-scaled 60 steps with 3x3x3 refinement: frames halved from level 1 on
+  (``TIME_LEVELS = 1``) 26.9 / 32.6 / 38.2 dB, from level 3 on 25.6 / 31.0 / 38.6 dB, already on level 0
+  27.2 / 32.1 dB (0.05 / 0.2 bpp). Refinement frame by frame (3x3) instead: 26.6 / 32.9 / 39.3 dB, at 18
+  instead of 45 CPU-s an encode; so 3x3x3 convolutions are not used.
+- a frame's steps (300 at 128 px) instead of 60: 28.8 / 34.2 / 40.8 dB, at 60 CPU-s an encode; there, frames
+  halved from level 2 on: 27.3 / 33.4 / 41.0 dB, and no refinement: 28.8 / 33.9 dB (0.05 / 0.2 bpp).
+
+On cine/test (``medinr bench cine-test --quick``: 10 frames, 128 px, 0.05 / 0.2 / 1 bpp) BD-rate -58.6 % against
+per-frame JPEG 2000 and +108 % against x265 veryslow (``seed-video`` fast: -23 % and +499 %); temporal flicker
+4.4-6.9 stored units against x265's 3.4-6.6 at equal rate (``seed-video``: 5.8-9.7).
 
 Header config: ``grid``'s 7 bytes with dims = 3 (``grid`` refuses dims = 3 and ``grid-video`` dims = 2).
 Payload (one FRAME section for the whole sequence), as ``grid``'s frame payload: one step-index byte per
