@@ -25,9 +25,9 @@ fast, PSNR at 0.05 / 0.2 / 1 bpp):
 - a frame's steps (300 at 128 px) instead of 60: 28.8 / 34.2 / 40.8 dB, at 60 CPU-s an encode; there, frames
   halved from level 2 on: 27.3 / 33.4 / 41.0 dB, and no refinement: 28.8 / 33.9 dB (0.05 / 0.2 bpp).
 
-On cine/test (``medinr bench cine-test --quick``: 10 frames, 128 px, 0.05 / 0.2 / 1 bpp) BD-rate -58.6 / -59.0 % (two
-runs) against per-frame JPEG 2000 and +108 / +109 % against x265 veryslow (``seed-video`` fast: -23 % and +499 %); temporal flicker
-4.4-6.9 stored units against x265's 3.4-6.6 at equal rate (``seed-video``: 5.8-9.7).
+On cine/test (``medinr bench cine-test --quick``: 10 frames, 128 px, 0.05 / 0.2 / 1 bpp) BD-rate -58.6 / -59.0 %
+(two runs) against per-frame JPEG 2000 and +108 / +109 % against x265 veryslow (``seed-video`` fast: -23 % and
++499 %); temporal flicker 4.4-6.9 stored units against x265's 3.4-6.6 at equal rate (``seed-video``: 5.8-9.7).
 
 Header config: ``grid``'s 7 bytes with dims = 3 (``grid`` refuses dims = 3 and ``grid-video`` dims = 2).
 Payload (one FRAME section for the whole sequence), as ``grid``'s frame payload: one step-index byte per
