@@ -242,7 +242,8 @@ def _floats(text: str) -> list[float]:
 @click.option("--slice", "slice_spec", default=None, help="AXIS:INDEX: this one slice of every volume instead.")
 @click.option("--resize", type=int, default=None, help="Downscale so the longer side is N px (before --crop).")
 @click.option("--crop", type=int, default=None, help="Centre-crop every image to N x N [quick: 256].")
-@click.option("--rate-points", type=int, default=None, help="Rate points per baseline codec [default: all, also with --quick: BD-rate needs the anchor dense].")
+@click.option("--rate-points", type=int, default=None,
+              help="Rate points per baseline codec [default: all, also with --quick: BD-rate needs the anchor dense].")
 @click.option("--quick", is_flag=True, help="Few rate points, 256 px crops: public test sets in < 15 min, --jobs 2.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes (1 torch thread each).")
 @click.option("--threads", type=int, default=None, help="Torch threads of medinr encodes with --jobs 1 [preset's].")
@@ -281,7 +282,8 @@ def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | N
     cfg = make_config(quick, codecs=names(codecs), medinr_bpps=_floats(bpps) if bpps else None, preset=preset,
                       arch=arch, fit_steps=fit_steps, coin_steps=coin_steps, anchor=anchor, frames=frames,
                       sequence_frames=seq_frames, sequence_crop=seq_crop,
-                      sequence_bpps=_floats(seq_bpps) if seq_bpps else None, video_anchors=names(video_anchors) if video_anchors else None,
+                      sequence_bpps=_floats(seq_bpps) if seq_bpps else None,
+                      video_anchors=names(video_anchors) if video_anchors else None,
                       nerv_steps=nerv_steps, slice=slice_spec, resize=resize, crop=crop, rate_points=rate_points,
                       jobs=jobs, threads=threads)
     with _bench_progress(quiet) as progress:

@@ -121,8 +121,12 @@ def _offsets(padded: tuple[int, ...], steps: list[tuple[int, ...]]) -> torch.Ten
     return torch.tensor([[int(np.dot(step, strides))] for step in steps])
 
 
+#: indices of a level's parent neighbourhoods (None without a parent) and face neighbours, and its second-pass flags
+_GatherIndices = tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]
+
+
 def _gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None,
-                    pos: list[torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+                    pos: list[torch.Tensor]) -> _GatherIndices:
     """For the positions ``pos`` of a level: row-major indices of their 3x3 parent neighbourhoods in the
     spatially zero-padded parent (None without a parent), of their face neighbours in the zero-padded level,
     and their second-pass flags."""
@@ -140,8 +144,7 @@ def _gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None
 
 
 @functools.lru_cache(maxsize=16)
-def _full_gather_indices(shape: tuple[int, ...],
-                         parent_shape: tuple[int, ...] | None) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+def _full_gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None) -> _GatherIndices:
     """:func:`_gather_indices` of every position (training evaluates whole levels at every step)."""
     return _gather_indices(shape, parent_shape, list(_all_positions(shape)))
 
@@ -188,8 +191,9 @@ class GridModel(nn.Module):
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(b, a)) for a, b in zip(dims[:-1], dims[1:]))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in dims[1:])
         r = c.refine
-        self.refine = nn.ParameterList([nn.Parameter(torch.empty(r, 2, 3, 3)), nn.Parameter(torch.zeros(r)),
-                                        nn.Parameter(torch.empty(1, r, 3, 3)), nn.Parameter(torch.zeros(1))] if r else [])
+        refine = [nn.Parameter(torch.empty(r, 2, 3, 3)), nn.Parameter(torch.zeros(r)),
+                  nn.Parameter(torch.empty(1, r, 3, 3)), nn.Parameter(torch.zeros(1))]
+        self.refine = nn.ParameterList(refine if r else [])
         self.context = nn.ParameterList([
             nn.Parameter(torch.empty(c.context_hidden, context_inputs(c.dims))),
             nn.Parameter(torch.zeros(c.context_hidden)),
