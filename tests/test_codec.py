@@ -157,3 +157,21 @@ def test_auto_architecture_is_recorded_and_decodes(cxr_crop) -> None:
 def test_unknown_architecture_is_refused(cxr_crop) -> None:
     with pytest.raises(medinr.MedinrError, match="architecture"):
         medinr.encode(cxr_crop, arch="transformer")
+
+
+def test_auto_architecture_codes_a_timed_series_as_one_sequence(shared_data) -> None:
+    from dataclasses import replace
+
+    from medinr.config import resolve_arch
+
+    assert resolve_arch("auto", "mri", False, sequence=True) == "grid-video"
+    assert resolve_arch("auto", "mri", True, sequence=True) == "seed"  # near-lossless needs the exact predictor
+    series = medinr.read(shared_data / "cine" / "train" / "SCD0000101_mid")
+    clip = replace(series, pixels=np.ascontiguousarray(series.pixels[:3, 112:144, 112:144]),
+                   frame_times=series.frame_times[:3], metadata={})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RateWarning)
+        timed = medinr.encode(clip, preset="fast", grid_steps=4)
+        untimed = medinr.encode(replace(clip, frame_times=None), preset="fast", grid_steps=4, modality="mri")
+    assert describe(timed)["arch"] == "grid-video" and describe(untimed)["arch"] == "grid"
+    assert medinr.decode(timed).pixels.shape == (3, 32, 32)

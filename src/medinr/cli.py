@@ -86,7 +86,8 @@ def main() -> None:
 @click.option("--modality", type=click.Choice(["auto", "cxr", "mri", "cine", "ct", "generic"]), default="auto",
               show_default=True)
 @click.option("--arch", type=str, default=None,
-              help="auto (default: measured choice per modality), grid, seed, seed-video, grid-video.")
+              help="auto (default: measured choice per modality; grid-video for a timed series), grid, seed, "
+                   "seed-video, grid-video, grid-mc.")
 @click.option("--slice", "slice_spec", type=str, default=None, help="AXIS:INDEX of a volume, e.g. 2:90.")
 @click.option("--keep-metadata/--strip-metadata", default=True, show_default=True,
               help="Store the source DICOM attributes (patient/study/series) in the file.")

@@ -169,7 +169,9 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     user_init = None if init_file is None else read_init_file(init_file)
     if user_init is not None and cfg.arch == "auto":
         cfg.arch = user_init.arch
-    cfg.arch = resolve_arch(cfg.arch, modality, max_error is not None)
+    time_series = image.pixels.ndim == 3 and len(image.pixels) >= 2 and (image.frame_times is not None
+                                                                          or modality == "cine")
+    cfg.arch = resolve_arch(cfg.arch, modality, max_error is not None, time_series)
     try:
         arch_codec = get_arch(cfg.arch)
     except KeyError:

@@ -62,13 +62,20 @@ class EncoderConfig:
 #: exists for ``seed`` only.
 AUTO_ARCH: dict[str, str] = {"cxr": "grid", "mri": "grid", "cine": "grid", "ct": "grid", "generic": "grid"}
 NEAR_LOSSLESS_ARCH = "seed"
+#: ``auto`` for a time series (two or more frames with frame times, or cine): one (x, y, t) representation.
+#: Measured on cine-test (10 frames, 128 px, preset fast): ``grid-video`` -59 % BD-rate vs per-frame JPEG 2000,
+#: against -23 % for ``seed-video`` and +59 % for per-frame ``grid``
+AUTO_SEQUENCE_ARCH = "grid-video"
 
 
-def resolve_arch(requested: str, modality: str, near_lossless: bool) -> str:
-    """The architecture an encode uses: the requested one, or the measured choice for ``auto``."""
+def resolve_arch(requested: str, modality: str, near_lossless: bool, sequence: bool = False) -> str:
+    """The architecture an encode uses: the requested one, or the measured choice for ``auto`` (per modality,
+    and for a time series ``sequence`` the sequence architecture)."""
     if requested != "auto":
         return requested
-    return NEAR_LOSSLESS_ARCH if near_lossless else AUTO_ARCH.get(modality, "grid")
+    if near_lossless:
+        return NEAR_LOSSLESS_ARCH
+    return AUTO_SEQUENCE_ARCH if sequence else AUTO_ARCH.get(modality, "grid")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
