@@ -55,6 +55,7 @@ def test_round_trip_decodes_what_the_encoder_measured(clip, coded) -> None:
     assert info["arch"] == "grid-mc" and len(info["frame_payload_bytes"]) == 1
     modes = frame_modes(_parts(coded.data)[0], 3)
     assert modes[0] == "intra" and set(modes) <= set(MODES)
+    assert {"inter", "skip"} & set(modes[1:])  # motion compensation used, so the tests below decode its paths
 
 
 def test_decode_identical_on_one_and_two_threads(coded) -> None:
