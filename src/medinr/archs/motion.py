@@ -196,21 +196,24 @@ class _SequenceEncoder:
         fit.train(self.target, latent_bits,
                   (lambda d, n: self.progress(stage, d, n)) if self.progress else None)
         data = fit.choose_payload(self.target, inner)
-        self.lam = fit.lam
+        if t == 0 or base is not None:  # an intra trial's slope at an inter frame's budget is no guide
+            self.lam = fit.lam
         decoded = reconstruct(data, self.config, self.init, self.norm, frame.dtype, frame.shape, base)
         return self.record(t, head + _length_prefixed(data), decoded)
 
-    def motion(self, t: int, reference: np.ndarray) -> tuple[bytes, np.ndarray]:
-        """The motion part of frame ``t``'s record and its prediction: the cell size with least error + λ · rate."""
+    def motion(self, t: int, reference: np.ndarray, budget: float | None) -> tuple[bytes, np.ndarray]:
+        """The motion part of frame ``t``'s record and its prediction: the cell size with least error + λ · rate
+        among those within ``budget`` (the coarsest when none is)."""
         current = self.norm.forward(self.frames[t])
-        best = None
+        options = []  # (within budget, cost, part, prediction), coarsest cells last
         for block_log2 in BLOCK_LOG2:
             field = estimate_field(reference, current, 2**block_log2)
             part, pred = _motion_part(block_log2, field), predict(reference, field)
             cost = float(np.mean((pred - current) ** 2)) + self.lam * 8 * len(part) / self.pixels
-            if best is None or cost < best[0]:
-                best = cost, part, pred
-        return best[1], best[2]
+            options.append((budget is None or len(part) + 1 <= budget, cost, part, pred))
+        fitting = [o for o in options if o[0]] or options[-1:]
+        _, _, part, pred = min(fitting, key=lambda o: o[1])
+        return part, pred
 
     def choose(self, candidates: list[_Record], budget: float | None, last: bool) -> _Record:
         """The rate-distortion choice among a frame's candidate records."""
@@ -233,7 +236,7 @@ class _SequenceEncoder:
             if t == 0:
                 chosen = self.grid_record(t, bytes([INTRA]), budget, None)
             else:
-                part, pred = self.motion(t, reference)
+                part, pred = self.motion(t, reference, budget)
                 skip = self.record(t, bytes([SKIP]) + part, self.norm.inverse(pred, self.frames.dtype))
                 candidates = [skip, self.grid_record(t, bytes([INTER]) + part, budget, pred)]
                 current = self.norm.forward(self.frames[t])
