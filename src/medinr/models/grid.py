@@ -149,16 +149,18 @@ def _full_gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] |
     return _gather_indices(shape, parent_shape, list(_all_positions(shape)))
 
 
-def context_features(current: torch.Tensor, parent: torch.Tensor | None,
-                     mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Causal context of every position of a level, (context_inputs(dims), positions), or of the ``mask``'s only
-    (row-major; gathered at those positions, so a pass costs what it codes).
+def context_blocks(current: torch.Tensor, parent: torch.Tensor | None,
+                   mask: torch.Tensor | None = None) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
+    """Causal context of every position of a level, or of the ``mask``'s only (row-major; gathered at those
+    positions, so a pass costs what it codes), in two blocks: the positions' count; the parent rows (9, n),
+    None on the coarsest level; the neighbour rows (2 * dims + 1, n), None when no position is on the second
+    pass (a checkerboard's anchor pass), where they would all be zero.
 
-    Rows: the 3x3 (spatial) neighbourhood of the co-located parent sample (zero outside it, and on the
-    coarsest level; an axis the parent does not halve, time below TIME_LEVELS, is co-located one to one); the
-    face neighbours along each axis ((previous, next frame,) N, S, W, E) and a flag, both only on the
-    checkerboard's second pass (odd index sums), where those neighbours are anchors. ``current`` may hold the
-    whole level: anchors never see it, and second-pass positions only read anchors, exactly as in the decoder.
+    Parent rows: the 3x3 (spatial) neighbourhood of the co-located parent sample (zero outside it; an axis the
+    parent does not halve, time below TIME_LEVELS, is co-located one to one). Neighbour rows: the face
+    neighbours along each axis ((previous, next frame,) N, S, W, E) and a flag, both only on the checkerboard's
+    second pass (odd index sums), where those neighbours are anchors. ``current`` may hold the whole level:
+    anchors never see it, and second-pass positions only read anchors, exactly as in the decoder.
     """
     shape = tuple(current.shape)
     parent_shape = None if parent is None else tuple(parent.shape)
@@ -166,11 +168,21 @@ def context_features(current: torch.Tensor, parent: torch.Tensor | None,
         hood_at, faces_at, second = _full_gather_indices(shape, parent_shape)
     else:
         hood_at, faces_at, second = _gather_indices(shape, parent_shape, list(torch.nonzero(mask).T))
+    hood = None if parent is None else F.pad(parent, (1, 1, 1, 1)).reshape(-1)[hood_at]
+    if not bool(second.any()):
+        return len(second), hood, None
     second = second.to(current.dtype)
-    hood = (current.new_zeros(9, len(second)) if parent is None
-            else F.pad(parent, (1, 1, 1, 1)).reshape(-1)[hood_at])
     faces = F.pad(current, (1, 1) * current.dim()).reshape(-1)[faces_at] * second
-    return torch.cat([hood, faces, second[None]])
+    return len(second), hood, torch.cat([faces, second[None]])
+
+
+def context_features(current: torch.Tensor, parent: torch.Tensor | None,
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`context_blocks` as one (context_inputs(dims), n) matrix, zero blocks included."""
+    n, hood, neighbours = context_blocks(current, parent, mask)
+    zeros = current.new_zeros
+    return torch.cat([zeros(9, n) if hood is None else hood,
+                      zeros(context_inputs(current.dim()) - 9, n) if neighbours is None else neighbours])
 
 
 def _round_hidden(hidden: torch.Tensor) -> torch.Tensor:
@@ -255,7 +267,13 @@ class GridModel(nn.Module):
                  mask: torch.Tensor | None = None) -> torch.Tensor:
         """Laplace (mean, log2 scale) of every position of a level, (2, h * w), or of the ``mask``'s, (2, n)."""
         w1, b1, w2, b2, bias = weights
-        hidden = hidden_round(torch.addmm(b1[:, None], w1, context_features(current, parent, mask)).relu_())
+        n, hood, neighbours = context_blocks(current, parent, mask)
+        hidden = b1[:, None].expand(-1, n)
+        # all-zero blocks are skipped: the exact path's sums are exact in any grouping, so nothing changes
+        for block, w in ((hood, w1[:, :9]), (neighbours, w1[:, 9:])):
+            if block is not None:
+                hidden = torch.addmm(hidden, w, block)
+        hidden = hidden_round(hidden.relu() if hood is None and neighbours is None else hidden.relu_())
         return torch.addmm((b2 + bias[level])[:, None], w2, hidden)
 
     def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
