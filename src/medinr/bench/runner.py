@@ -115,7 +115,8 @@ MEASUREMENT_FIELDS = ("medinr_bpps", "preset", "arch", "fit_steps", "coin_steps"
 #: CRF sweep is about 3 dB a point: a narrower medinr range holds too few anchor points for a BD-rate). Measured on
 #: this machine (one thread, 10 x 128 x 128 cine): ``medinr:seed-video:fast`` about 17 CPU-s a point, the x264 /
 #: x265 ``veryslow`` sweeps about 3 and 7 CPU-s, per-frame JPEG 2000 under 1 s: the two cine-test sequences take
-#: about 2.5 CPU-minutes with one medinr video codec. Per-frame ``medinr:grid:fast`` costs about 80 CPU-s a point.
+#: about 2.5 CPU-minutes with one medinr video codec. Per-frame ``medinr:grid:fast`` costs about 95 CPU-s a point,
+#: ``medinr:grid-video:fast`` about 70 and ``medinr:grid-mc:fast`` about 100 (2026-11-26, one thread per job, two jobs).
 QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "coin_steps": 500, "nerv_steps": 300,
          "sequence_frames": 10, "sequence_crop": 128, "sequence_bpps": [0.05, 0.2, 1.0]}
 
