@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from medinr.errors import InitError
+from medinr.io.common import atomic_write
 
 #: the shipped network (``python -m medinr.meta.analysis``), and its format tag
 WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "analysis" / "grid-analysis.pt"
@@ -48,8 +49,6 @@ class AnalysisNet(nn.Module):
 
     def save(self, path: Path, record: dict[str, Any]) -> None:
         """Weights, shape and how they were trained (``record``), atomically."""
-        from medinr.io.common import atomic_write
-
         saved = {"format": FORMAT, "channels": self.channels, "depth_scale": self.depth_scale,
                  "state": self.state_dict(), "record": record}
         path.parent.mkdir(parents=True, exist_ok=True)
