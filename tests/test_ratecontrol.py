@@ -28,3 +28,12 @@ def test_closest_size_fine_lands_between_the_integers() -> None:
 def test_closest_size_fine_clamps_to_the_range() -> None:
     assert closest_size_fine(_jumpy, 50_000, -16, 28) == -16  # even the largest size is below the budget
     assert closest_size_fine(_jumpy, 10, -16, 28) == 28  # even the smallest is above it
+
+
+def test_closest_size_fine_resolves_a_crowd_at_a_rounding_boundary() -> None:
+    """Trained latents can crowd within 1/1000 of a step of a boundary: the size falls steeply there."""
+    def crowded(x: float) -> int:
+        return int(10_000 - 8_000 * min(1.0, max(0.0, (x + 0.001) / 0.002)) - 10 * x)
+
+    x = closest_size_fine(crowded, 5_000, -16, 28)
+    assert abs(crowded(x) - 5_000) <= 0.005 * 5_000  # five fixed halvings stopped at 6,000 or 2,000

@@ -43,16 +43,20 @@ def closest_size(size: Callable[[int], int], budget: float, lo: int, hi: int) ->
     return min(candidates, key=lambda k: abs(size(k) - budget))
 
 
-def closest_size_fine(size: Callable[[float], int], budget: float, lo: int, hi: int, halvings: int = 5) -> float:
+def closest_size_fine(size: Callable[[float], int], budget: float, lo: int, hi: int, tolerance: float = 0.005,
+                      most: int = 20) -> float:
     """x in [lo, hi] whose size is closest to ``budget``, for ``size`` decreasing in x and defined between the
-    integers too: :func:`closest_size` on the integers, then bisection between the two that bracket the budget.
-    For knobs the decoder never sees (a dead zone), where one integer step can move the size by several %."""
+    integers too: :func:`closest_size` on the integers, then bisection between the two that bracket the budget
+    until their sizes differ by at most ``tolerance`` of it (at most ``most`` halvings). For knobs the decoder
+    never sees (a dead zone), where one integer step can move the size by several %, and trained latents can
+    crowd within 1/1000 of a rounding boundary (straight-through training leaves them there)."""
     below = largest_true(lambda k: size(k) >= budget, lo, hi)
     if below is None or below == hi:
         return lo if below is None else hi
     a, b = float(below), float(below + 1)  # size(a) >= budget > size(b)
-    for _ in range(halvings):
+    for _ in range(most):
+        if size(a) - size(b) <= tolerance * budget:
+            break
         mid = 0.5 * (a + b)
         a, b = (mid, b) if size(mid) >= budget else (a, mid)
     return min((a, b), key=lambda x: abs(size(x) - budget))
-
