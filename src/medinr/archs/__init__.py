@@ -13,12 +13,32 @@ from typing import Any
 import numpy as np
 
 from medinr.config import EncoderConfig
+from medinr.errors import BitstreamError, InputError
 from medinr.meta.inits import Init
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 
 #: progress(stage, done, total)
 ProgressFn = Callable[[str, int, int], None]
+
+
+def psnr_shortfall(label: str, target: RateTarget, reached: float) -> list[str]:
+    """The note for a PSNR target an encode did not reach (none when it did, or without a PSNR target)."""
+    if target.mode != "psnr" or reached >= (target.value or 0):
+        return []
+    return [f"{label}target {target.value:.2f} dB not reached: best is {reached:.2f} dB (try --preset max)"]
+
+
+def check_sequence(arch: str, frames: np.ndarray) -> None:
+    """InputError unless a joint-frames architecture got a (T, H, W) stack of at least 2 frames."""
+    if frames.ndim != 3 or frames.shape[0] < 2:
+        raise InputError(f"{arch} codes a sequence of at least 2 frames, got shape {frames.shape}")
+
+
+def check_sequence_shape(arch: str, shape: tuple[int, ...]) -> None:
+    """BitstreamError unless the header's shape is a (T, H, W) sequence."""
+    if len(shape) != 3:
+        raise BitstreamError(f"{arch} decodes a (T, H, W) sequence, header gives shape {shape}")
 
 
 class ArchCodec(ABC):

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from medinr.archs import ArchCodec, ProgressFn, register
+from medinr.archs import ArchCodec, ProgressFn, psnr_shortfall, register
 from medinr.config import EncoderConfig, GridOptions
 from medinr.entropy import decode_tensors, encode_tensors
 from medinr.varint import read_svarint, write_svarint
@@ -433,13 +433,10 @@ class GridCodec(ArchCodec):
         fit.start(target, latent_bits, shipped_analysis() if cfg.grid.analysis and frame.ndim == 2 else None)
         fit.train(target, latent_bits, (lambda d, t: progress(label + "fit", d, t)) if progress else None)
         data = fit.choose_payload(target, frame_budget)
-        notes = []
-        if target.mode == "psnr":
-            reached = psnr(frame, reconstruct(data, config, init, norm, frame.dtype, frame.shape))
-            if reached < (target.value or 0):
-                notes.append(f"{label}target {target.value:.2f} dB not reached: best is {reached:.2f} dB "
-                             "(try --preset max)")
-        return data, notes
+        if target.mode != "psnr":
+            return data, []
+        return data, psnr_shortfall(label, target,
+                                    psnr(frame, reconstruct(data, config, init, norm, frame.dtype, frame.shape)))
 
     def decode_frame(self, payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
                      shape: tuple[int, int]) -> np.ndarray:

@@ -40,10 +40,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from medinr.archs import ProgressFn, register
+from medinr.archs import ProgressFn, check_sequence, check_sequence_shape, register
 from medinr.archs.grid import GridCodec
 from medinr.config import EncoderConfig
-from medinr.errors import BitstreamError, InputError
 from medinr.meta.inits import Init
 from medinr.models.grid import GridConfig
 from medinr.preprocess import Normalisation
@@ -59,14 +58,12 @@ class GridVideoCodec(GridCodec):
                      cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
                      progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
         """Payload of the whole (T, H, W) stack ``frame``."""
-        if frame.ndim != 3 or frame.shape[0] < 2:
-            raise InputError(f"grid-video codes a sequence of at least 2 frames, got shape {frame.shape}")
+        check_sequence(self.name, frame)
         return super().encode_frame(frame, norm, config, init, cfg, target, frame_budget, progress, label)
 
     def decode_frame(self, payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
                      shape: tuple[int, ...]) -> np.ndarray:
-        if len(shape) != 3:
-            raise BitstreamError(f"grid-video decodes a (T, H, W) sequence, header gives shape {shape}")
+        check_sequence_shape(self.name, shape)
         return super().decode_frame(payload, config, init, norm, dtype, shape)
 
 

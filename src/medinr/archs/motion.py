@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from medinr.archs import ArchCodec, ProgressFn, register
+from medinr.archs import ArchCodec, ProgressFn, check_sequence_shape, psnr_shortfall, register
 from medinr.archs.grid import NET_BITS_PER_PARAM, GridCodec, _FrameFit, latent_budget, param_count, reconstruct
 from medinr.config import EncoderConfig
 from medinr.errors import BitstreamError
@@ -278,20 +278,15 @@ class MotionCompensatedCodec(ArchCodec):
         config, init = _frame_network(config, init, config.hidden)
         encoder = _SequenceEncoder(frame, norm, config, init, cfg, target, frame_budget, progress, label)
         payload = bytes([config.hidden]) + encoder.encode()
-        notes = []
-        if target.mode == "psnr":
-            decoded = reconstruct_sequence(payload, config, init, norm, frame.dtype, frame.shape)
-            mse = float(np.mean((norm.forward(decoded) - norm.forward(frame)) ** 2))
-            if mse > encoder.mse_goal:
-                reached = 10 * math.log10(encoder.mse_goal / mse) + (target.value or 0)
-                notes.append(f"{label}target {target.value:.2f} dB not reached: best is {reached:.2f} dB "
-                             "(try --preset max)")
-        return payload, notes
+        if target.mode != "psnr":
+            return payload, []
+        decoded = reconstruct_sequence(payload, config, init, norm, frame.dtype, frame.shape)
+        mse = float(np.mean((norm.forward(decoded) - norm.forward(frame)) ** 2))
+        return payload, psnr_shortfall(label, target, 10 * math.log10(encoder.mse_goal / mse) + (target.value or 0))
 
     def decode_frame(self, payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
                      shape: tuple[int, ...]) -> np.ndarray:
-        if len(shape) != 3:
-            raise BitstreamError(f"grid-mc decodes a (T, H, W) sequence, header gives shape {shape}")
+        check_sequence_shape(self.name, shape)
         return reconstruct_sequence(payload, config, init, norm, dtype, shape)
 
     def describe(self, config: GridConfig) -> dict[str, Any]:

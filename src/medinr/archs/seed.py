@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medinr.archs import ArchCodec, ProgressFn, register
+from medinr.archs import ArchCodec, ProgressFn, psnr_shortfall, register
 from medinr.config import EncoderConfig
 from medinr.entropy import decode_tensors, encode_tensors
 from medinr.errors import BitstreamError
@@ -151,10 +151,7 @@ class SeedCodec(ArchCodec):
             fitter.quantisation_aware_finetune(list(init.params), quantiser.indices(k), report("quantise"))
             quantiser = _Quantiser(model, init, fisher, norm, frame)
             k = quantiser.choose(target, frame_budget, cfg.quantisation_loss_db)
-        notes = []
-        if target.mode == "psnr" and quantiser.psnr(k) < (target.value or 0):
-            notes.append(f"{label}target {target.value:.2f} dB not reached: best is {quantiser.psnr(k):.2f} dB "
-                         "(try --preset max)")
+        notes = psnr_shortfall(label, target, quantiser.psnr(k)) if target.mode == "psnr" else []
         return quantiser.payload(k), notes
 
     def decode_frame(self, payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,

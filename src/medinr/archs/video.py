@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from medinr.archs import ArchCodec, ProgressFn, register
+from medinr.archs import ArchCodec, ProgressFn, check_sequence, check_sequence_shape, psnr_shortfall, register
 from medinr.archs.seed import _model_from, _Quantiser, param_count, parse_payload
 from medinr.config import EncoderConfig
-from medinr.errors import BitstreamError, InputError
+from medinr.errors import BitstreamError
 from medinr.meta.inits import Init, installed_init, load_init
 from medinr.metrics import psnr
 from medinr.models.seed import SeedConfig, SeedINR
@@ -153,8 +153,7 @@ class SeedVideoCodec(ArchCodec):
                      cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
                      progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
         """Payload of the whole (T, H, W) stack ``frame``."""
-        if frame.ndim != 3 or frame.shape[0] < 2:
-            raise InputError(f"seed-video codes a sequence of at least 2 frames, got shape {frame.shape}")
+        check_sequence(self.name, frame)
 
         def report(stage: str):
             return (lambda done, total: progress(label + stage, done, total)) if progress else None
@@ -173,16 +172,11 @@ class SeedVideoCodec(ArchCodec):
             fitter.quantisation_aware_finetune(list(init.params), quantiser.indices(k), report("quantise"))
             quantiser = _SequenceQuantiser(model, init, fisher, norm, frame)
         payload, quality = quantiser.best(target, frame_budget, cfg.quantisation_loss_db)
-        notes = []
-        if target.mode == "psnr" and quality < (target.value or 0):
-            notes.append(f"{label}target {target.value:.2f} dB not reached: best is {quality:.2f} dB "
-                         "(try --preset max)")
-        return payload, notes
+        return payload, psnr_shortfall(label, target, quality)
 
     def decode_frame(self, payload: bytes, config: SeedConfig, init: Init, norm: Normalisation, dtype: np.dtype,
                      shape: tuple[int, ...]) -> np.ndarray:
-        if len(shape) != 3:
-            raise BitstreamError(f"seed-video decodes a (T, H, W) sequence, header gives shape {shape}")
+        check_sequence_shape(self.name, shape)
         return reconstruct_sequence(payload, config, init, norm, dtype, shape)
 
     def describe(self, config: SeedConfig) -> dict[str, Any]:
