@@ -57,6 +57,16 @@ def test_stream_made_with_learned_init_round_trips(init_dir: Path, shared_data: 
     assert decoded.shape == crop.shape and np.abs(decoded.astype(int) - crop).mean() < 20
 
 
+def test_an_init_file_keeps_its_network_for_bpp_targets(tmp_path: Path, shared_data: Path) -> None:
+    """``encode --init FILE`` plans with the file's init: a tight budget narrows a random network, not a learned one."""
+    _install(tmp_path)
+    crop = read(shared_data / "cxr" / "train" / "00870a9c.jpg").pixels[200:264, 200:264]
+    options = dict(bpp=0.5, preset="fast", arch="grid", modality="mri", grid_hidden=16, grid_levels=5, grid_steps=5)
+    data = encode(crop, init_file=tmp_path / "grid-cxr.pt", **options)
+    assert decode(data, init_file=tmp_path / "grid-cxr.pt").pixels.shape == crop.shape
+    assert len(data) < len(encode(crop, **options)) * 1.2  # the same budget, met with the wider network
+
+
 def test_reptile_moves_the_networks_not_the_gains(tmp_path: Path, shared_data: Path) -> None:
     out = tmp_path / "grid-cxr.pt"
     meta_train_grid("cxr", [shared_data / "cxr" / "train"], out, steps=1, inner_steps=3, val_crops=0)
@@ -65,6 +75,17 @@ def test_reptile_moves_the_networks_not_the_gains(tmp_path: Path, shared_data: P
     trained, rand = learned.init_for(config).params, random_init("grid", config).params
     assert torch.equal(trained[0], rand[0])  # gain: per image, not learned
     assert any(not torch.equal(a, b) for a, b in zip(trained[1:], rand[1:]))
+
+
+def test_batched_reptile_in_worker_processes_moves_the_networks(tmp_path: Path, shared_data: Path) -> None:
+    out = tmp_path / "grid-cxr.pt"
+    result = meta_train_grid("cxr", [shared_data / "cxr" / "train"], out, steps=1, inner_steps=2, val_crops=0,
+                             workers=2)
+    learned = read_init_file(out)
+    assert result.steps == 1 and "batched" in learned.record["algorithm"]
+    config = GridCodec().plan(256, 256, preset_config("balanced", arch="grid"), RateTarget("quality"), None)
+    assert any(not torch.equal(a, b) for a, b in zip(learned.init_for(config).params[1:],
+                                                     random_init("grid", config).params[1:]))
 
 
 def test_training_images_smaller_than_a_task_are_a_clear_error(tmp_path: Path) -> None:

@@ -285,6 +285,11 @@ class FileInitCodec:
     def default_init(self, config: Any, modality: str) -> Init:
         return self.load_init(self.init_file.name, config)
 
+    def plan(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped codec's plan, run with this file's init as the default (``grid`` keeps a learned init's
+        network for a bpp target, where it would narrow a random one's)."""
+        return type(self.codec).plan(self, *args, **kwargs)
+
     def encoder_config(self, cfg: Any) -> Any:
         """``cfg`` (an EncoderConfig) with its widths limited to the file's, so rate control picks a covered one."""
         widths = tuple(sorted(self.init_file.params))
