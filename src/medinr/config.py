@@ -80,7 +80,7 @@ def resolve_arch(requested: str, modality: str, near_lossless: bool, sequence: b
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"fit": {"steps": 300, "qat_steps": 60, "batch_pixels": 8192, "lr": 1.5e-2},
-             "grid": {"steps": 150, "net_step_search": (0,)}},
+             "grid": {"steps": 200, "net_step_search": (0,)}},
     "balanced": {"fit": {"steps": 1200, "qat_steps": 200, "batch_pixels": 16384}, "grid": {"steps": 600}},
     "max": {"fit": {"steps": 4000, "qat_steps": 600, "batch_pixels": 32768, "lr": 8e-3},
             "grid": {"steps": 3000, "net_step_search": (-12, -8, -4, 0, 4, 8, 12)}},
