@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +10,13 @@ import pytest
 import torch
 
 from medinr.archs.grid import GridCodec
+from medinr.archs.grid_video import GridVideoCodec
 from medinr.codec import decode, encode
 from medinr.errors import InputError
 from medinr.io import read, write
 from medinr.io.common import make_image
 from medinr.config import preset_config
-from medinr.meta.grid import meta_train_grid
+from medinr.meta.grid import VIDEO_TASK, meta_train_grid
 from medinr.meta.inits import InitFile, load_init, random_init, read_init_file, write_manifest
 from medinr.models.grid import GridConfig
 from medinr.ratecontrol import RateTarget
@@ -86,6 +88,17 @@ def test_batched_reptile_in_worker_processes_moves_the_networks(tmp_path: Path, 
     config = GridCodec().plan(256, 256, preset_config("balanced", arch="grid"), RateTarget("quality"), None)
     assert any(not torch.equal(a, b) for a, b in zip(learned.init_for(config).params[1:],
                                                      random_init("grid", config).params[1:]))
+
+
+def test_video_tasks_train_grid_video_networks_that_the_video_codec_picks(init_dir: Path, shared_data: Path) -> None:
+    meta_train_grid("cine", [shared_data / "cine" / "train"], init_dir / "grid-video-cine.pt", steps=1,
+                    inner_steps=2, val_crops=0, kind=VIDEO_TASK)
+    write_manifest(init_dir, {"grid-video-cine": "test"})
+    config = GridVideoCodec().plan(128, 128, preset_config("balanced", arch="grid-video"), RateTarget("quality"), None)
+    assert config.dims == 3 and read_init_file(init_dir / "grid-video-cine.pt").covers("grid", config)
+    assert GridVideoCodec().default_init(config, "cine").name == "grid-video-cine"
+    assert GridVideoCodec().default_init(config, "cxr").name == "random"
+    assert GridVideoCodec().default_init(replace(config, levels=7), "cine").name == "random"  # 256 px clips
 
 
 def test_training_images_smaller_than_a_task_are_a_clear_error(tmp_path: Path) -> None:

@@ -43,16 +43,24 @@ import numpy as np
 from medinr.archs import ProgressFn, check_sequence, check_sequence_shape, register
 from medinr.archs.grid import GridCodec
 from medinr.config import EncoderConfig
-from medinr.meta.inits import Init
+from medinr.meta.inits import Init, installed_init
 from medinr.models.grid import GridConfig
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
+
+
+#: modality -> the meta-learned ``grid-video`` networks its sequences start from (an MR series is cine-like);
+#: without one installed for the config (levels, widths), the random init
+VIDEO_INITS = {"cine": "grid-video-cine", "mri": "grid-video-cine"}
 
 
 class GridVideoCodec(GridCodec):
     name = "grid-video"
     joint_frames = True
     dims = 3
+
+    def default_init(self, config: GridConfig, modality: str) -> Init:
+        return installed_init(VIDEO_INITS.get(modality), self.init_arch, config)
 
     def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,
                      cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,
