@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from medinr.archs import ArchCodec, ProgressFn, psnr_shortfall, register
 from medinr.config import EncoderConfig, GridOptions
-from medinr.entropy import decode_tensors, encode_tensors
+from medinr.entropy import MAX_ABS_SYMBOL, decode_tensors, encode_tensors
 from medinr.varint import read_svarint, write_svarint
 from medinr.entropy.context import MAX_ABS_LATENT, decode_levels, encode_levels
 from medinr.errors import BitstreamError
@@ -42,7 +42,7 @@ from medinr.models import with_params
 from medinr.models.analysis import AnalysisNet, shipped as shipped_analysis
 from medinr.models.grid import GridConfig, GridModel, upsample
 from medinr.preprocess import Normalisation
-from medinr.quant import dequantize, quantize, step_indices
+from medinr.quant import dequantize, fitting_indices, quantize, step_indices
 from medinr.metrics import psnr
 from medinr.ratecontrol import RateTarget, closest_size_fine, largest_true
 
@@ -325,11 +325,12 @@ class _FrameFit:
 
     def network(self, log2_factor: float, curvature: list[np.ndarray]) -> tuple[bytes, GridModel]:
         """The payload's network part at a global step factor, and the network the decoder will rebuild."""
-        idx = step_indices(curvature, log2_factor)
-        symbols = quantize(_groups(list(self.model.parameters())), _groups(list(self.init.params)), idx)
+        params, init = _groups(list(self.model.parameters())), _groups(list(self.init.params))
+        idx = fitting_indices(step_indices(curvature, log2_factor), params, init, MAX_ABS_SYMBOL)
+        symbols = quantize(params, init, idx)
         net = encode_tensors(symbols)
         return (np.concatenate(idx).tobytes() + write_svarint(len(net)) + net,
-                _model_from(self.config, dequantize(symbols, _groups(list(self.init.params)), idx)))
+                _model_from(self.config, dequantize(symbols, init, idx)))
 
     def _mse(self, data: bytes) -> float:
         decoded = reconstruct(data, self.config, self.init, self.norm, self.frame.dtype, self.shape, self.base)

@@ -21,7 +21,8 @@ from medinr.varint import read_svarint, write_svarint
 SCALE_STEPS_PER_OCTAVE = 8
 SCALE_OFFSET = 96
 LAPLACE, GAUSSIAN = 0, 1
-_MAX_ABS_SYMBOL = 2**20
+#: largest symbol magnitude a tensor may hold
+MAX_ABS_SYMBOL = 2**20
 _SIDE_INFO = "entropy-coded section (side information)"
 
 
@@ -64,8 +65,8 @@ def fit_model(symbols: np.ndarray) -> TensorModel:
     """Choose family and scale that minimise the estimated code length of ``symbols``."""
     flat = np.asarray(symbols, dtype=np.int64).ravel()
     low, high = int(flat.min()), int(flat.max())
-    if max(abs(low), abs(high)) > _MAX_ABS_SYMBOL:
-        raise ValueError(f"symbol magnitude {max(abs(low), abs(high))} exceeds {_MAX_ABS_SYMBOL}")
+    if max(abs(low), abs(high)) > MAX_ABS_SYMBOL:
+        raise ValueError(f"symbol magnitude {max(abs(low), abs(high))} exceeds {MAX_ABS_SYMBOL}")
     if low == high:
         return TensorModel(LAPLACE, 0, low, high)
     values, counts = np.unique(flat, return_counts=True)
@@ -109,7 +110,7 @@ def decode_tensors(data: bytes, sizes: list[int]) -> list[np.ndarray]:
         pos += 2
         low, pos = read_svarint(data, pos, _SIDE_INFO)
         span, pos = read_svarint(data, pos, _SIDE_INFO)
-        if span < 0 or abs(low) > _MAX_ABS_SYMBOL or abs(low + span) > _MAX_ABS_SYMBOL or (span == 0) != (not flags & 1):
+        if span < 0 or abs(low) > MAX_ABS_SYMBOL or abs(low + span) > MAX_ABS_SYMBOL or (span == 0) != (not flags & 1):
             raise BitstreamError("corrupted entropy-coded section (invalid symbol range)")
         models.append(TensorModel(flags >> 7, scale_index, low, low + span))
     body = data[pos:]

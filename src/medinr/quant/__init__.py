@@ -46,6 +46,19 @@ def step_indices(fisher: list[np.ndarray], log2_factor: float) -> list[np.ndarra
     return out
 
 
+def fitting_indices(indices: list[np.ndarray], params: Iterable[torch.Tensor], init: Iterable[torch.Tensor],
+                    max_abs: int) -> list[np.ndarray]:
+    """``indices`` raised where a slice's largest delta from the init would need more than ``max_abs`` steps, so
+    every symbol fits the entropy coder (a huge curvature, e.g. after λ ran away at an unreachable rate target, asks
+    for steps far finer than the parameters' range); other slices keep theirs."""
+    out = []
+    for idx, p, p0 in zip(indices, params, init):
+        largest = (p.detach() - p0).abs().flatten(1).amax(1).double().numpy()
+        floor = np.ceil((np.log2(np.maximum(largest, 1e-300) / max_abs)) * STEPS_PER_OCTAVE + STEP_OFFSET)
+        out.append(np.clip(np.maximum(idx.astype(np.float64), floor), 0, 255).astype(np.uint8))
+    return out
+
+
 def quantize(params: Iterable[torch.Tensor], init: Iterable[torch.Tensor], indices: list[np.ndarray]) -> list[np.ndarray]:
     """Integer symbols ``round((param - init) / step)`` per tensor."""
     out = []
