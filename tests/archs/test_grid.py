@@ -8,16 +8,19 @@ import torch
 
 import medinr
 from medinr.archs import get_arch
+from medinr.archs.grid import STEER_RANGE, _FrameFit
 from click.testing import CliRunner
 
 from medinr.bitstream import Tag, read_container
 from medinr.cli import main
+from medinr.config import preset_config
 from medinr.entropy.context import decode_levels, encode_levels
 from medinr.errors import BitstreamError
 from medinr.meta.inits import load_init
 from medinr.metrics import psnr
 from medinr.models.grid import GridConfig, GridModel
 from medinr.preprocess import Normalisation
+from medinr.ratecontrol import RateTarget
 
 FAST = {"arch": "grid", "preset": "fast", "grid_steps": 2, "grid_net_step_search": (0,)}
 
@@ -116,3 +119,20 @@ def test_cli_encodes_and_decodes_with_arch_grid(crop, tmp_path):
     assert info.exit_code == 0 and '"arch": "grid"' in info.output
     assert runner.invoke(main, ["decode", str(minr), "-o", str(out), "--quiet"]).exit_code == 0
     assert np.load(out).shape == (32, 32)
+
+
+def test_lambda_steering_stays_within_its_range_of_the_start(crop) -> None:
+    """An unreachable target pushes λ one way every step; it stops at STEER_RANGE times the start's."""
+    frame = crop
+    config = GridConfig(levels=4, hidden=8, upsampling="bicubic")
+    fit = _FrameFit(frame, Normalisation.of(frame), config, load_init("random", "grid", config),
+                    preset_config("fast", arch="grid").grid)
+    target = RateTarget("bpp", 0.01)
+    fit.start(target, 8.0)
+    start = fit.lam
+    for _ in range(500):
+        fit._steer(target, 8.0, 1.0, 5.0, 0.05)  # 5 bpp against an 8-bit budget: always "too many bits"
+    assert fit.lam == pytest.approx(start * STEER_RANGE)
+    for _ in range(1000):
+        fit._steer(target, 8.0, 1.0, 1e-6, 0.05)  # always "too few"
+    assert fit.lam == pytest.approx(start / STEER_RANGE)

@@ -72,6 +72,9 @@ STEER_GAIN = 0.05
 STEER_FROM = 0.15
 #: during the noise phase the target is measured (on rounded latents) only every this many steps
 STEER_EVERY = 10
+#: steering keeps λ within this factor of its start: reachable targets move it 0.5-2x (cxr crops at 0.1-1 bpp),
+#: an unreachable one ran it 400x up, which made the networks' curvature, and their coded size, grow with it
+STEER_RANGE = 16.0
 
 
 def latent_scale(coarsen: int) -> float:
@@ -249,6 +252,7 @@ class _FrameFit:
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
                                                             for z in latents]))
         self.latents = [z.requires_grad_(True) for z in latents]
+        self.lam_start = self.lam
 
     def loss(self, latents: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mse = (self.model.synthesize(latents, self.shape) - self.target).pow(2).mean()
@@ -288,7 +292,8 @@ class _FrameFit:
     def _steer(self, target: RateTarget, latent_bits: float | None, mse: float, bpp: float, gain: float) -> None:
         """Multiply λ towards the target rate or error (measured on rounded latents)."""
         ratio = bpp * self.pixels / (latent_bits or 1.0) if target.mode == "bpp" else self.mse_goal / mse
-        self.lam *= math.exp(gain * math.log(ratio))
+        self.lam = min(max(self.lam * math.exp(gain * math.log(ratio)), self.lam_start / STEER_RANGE),
+                       self.lam_start * STEER_RANGE)
 
     def integer_latents(self, deadzone: float = 0.0, coarsen: int = 0) -> list[np.ndarray]:
         """Latents rounded to integers, magnitudes below ``0.5 + deadzone`` going to zero (RDO-style), after
