@@ -151,7 +151,6 @@ def _psnr(fit: _FrameFit) -> float:
 
 def _task_fit(task: tuple[np.ndarray, GridConfig, list[torch.Tensor], GridOptions, float]) -> list[torch.Tensor]:
     """One Reptile task (a worker process's unit of work): the fitted networks, detached."""
-    torch.set_num_threads(1)
     return [p.detach() for p in _fit(*task).model.parameters()]
 
 
@@ -175,7 +174,8 @@ def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int 
     opts = replace(cfg.grid, steps=inner_steps)
     params = [p.clone() for p in random_init("grid", config).params]
     learned = [i for i, (name, _) in enumerate(GridModel(config).named_parameters()) if name != "gain"]
-    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    pool = (multiprocessing.get_context("fork").Pool(workers, initializer=torch.set_num_threads, initargs=(1,))
+            if workers > 1 else None)
     done = 0
     try:
         while done < steps and (time_limit is None or time.perf_counter() - start_time < time_limit):
@@ -194,7 +194,6 @@ def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int 
     finally:
         if pool:
             pool.terminate()
-    torch.set_num_threads(threads)
     validation = []
     val_rng = np.random.default_rng(seed + 1)
     rand = list(random_init("grid", config).params)
