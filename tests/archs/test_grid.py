@@ -8,7 +8,7 @@ import torch
 
 import medinr
 from medinr.archs import get_arch
-from medinr.archs.grid import STEER_RANGE, _FrameFit
+from medinr.archs.grid import STEER_RANGE, _FrameFit, noisy_steps
 from click.testing import CliRunner
 
 from medinr.bitstream import Tag, read_container
@@ -136,3 +136,26 @@ def test_lambda_steering_stays_within_its_range_of_the_start(crop) -> None:
     for _ in range(1000):
         fit._steer(target, 8.0, 1.0, 1e-6, 0.05)  # always "too few"
     assert fit.lam == pytest.approx(start / STEER_RANGE)
+
+
+def test_straight_through_phase_is_capped() -> None:
+    opts = preset_config("balanced", arch="grid", grid_straight_through_steps=60).grid
+    assert [noisy_steps(n, opts) for n in (50, 200, 600)] == [35, 140, 540]
+
+
+def test_calibrated_latent_budget_leaves_room_for_the_coded_network(crop) -> None:
+    """The latents' training-rate budget is the frame budget less the real network payload, scaled by how the
+    training rate compares with the exact coder's: linear in the budget, with a positive overhead."""
+    config = GridConfig(levels=4, hidden=8, upsampling="bicubic")
+    fit = _FrameFit(crop, Normalisation.of(crop), config, load_init("random", "grid", config),
+                    preset_config("fast", arch="grid", grid_steps=10).grid)
+    target = RateTarget("bpp", 2.0)
+    fit.start(target, 8.0 * crop.size * 2.0 / 8)
+    fit.train(target, 8.0 * crop.size * 2.0 / 8, None)
+    budget = crop.size * 2.0 / 8
+    low, high = fit.calibrate(budget), fit.calibrate(budget + 100)
+    ratio = (high - low) / 800  # training-rate bits per real latent bit
+    assert 0.7 < ratio < 1.3
+    overhead = budget - low / (8 * ratio)  # the coded network, its step bytes and the coarsening byte
+    head, _ = fit.network(fit._network_log2_step(), fit.curvature())
+    assert overhead == pytest.approx(len(head) + 1, abs=0.5)

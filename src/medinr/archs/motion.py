@@ -194,7 +194,7 @@ class _SequenceEncoder:
         fit.start(self.target, latent_bits)
         stage = f"{self.label}frame {t + 1}/{len(self.frames)} {'intra' if base is None else 'inter'} fit"
         fit.train(self.target, latent_bits,
-                  (lambda d, n: self.progress(stage, d, n)) if self.progress else None)
+                  (lambda d, n: self.progress(stage, d, n)) if self.progress else None, inner)
         data = fit.choose_payload(self.target, inner)
         if t == 0 or base is not None:  # an intra trial's slope at an inter frame's budget is no guide
             self.lam = fit.lam
