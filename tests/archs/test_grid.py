@@ -153,9 +153,10 @@ def test_calibrated_latent_budget_leaves_room_for_the_coded_network(crop) -> Non
     fit.start(target, 8.0 * crop.size * 2.0 / 8)
     fit.train(target, 8.0 * crop.size * 2.0 / 8, None)
     budget = crop.size * 2.0 / 8
-    low, high = fit.calibrate(budget), fit.calibrate(budget + 100)
+    curvature = fit.curvature()
+    low, high = fit.calibrate(budget, curvature), fit.calibrate(budget + 100, curvature)
     ratio = (high - low) / 800  # training-rate bits per real latent bit
     assert 0.7 < ratio < 1.3
     overhead = budget - low / (8 * ratio)  # the coded network, its step bytes and the coarsening byte
-    head, _ = fit.network(fit._network_log2_step(), fit.curvature())
+    head, _ = fit.network(fit._network_log2_step(), curvature)
     assert overhead == pytest.approx(len(head) + 1, abs=0.5)
