@@ -67,7 +67,7 @@ AUTO_ARCH: dict[str, str] = {"cxr": "grid", "mri": "grid", "cine": "grid", "ct":
 NEAR_LOSSLESS_ARCH = "seed"
 #: ``auto`` for a time series (two or more frames with frame times, or cine): one (x, y, t) representation.
 #: Measured on cine-test (10 frames, 128 px, preset fast): ``grid-video`` -59 % BD-rate vs per-frame JPEG 2000,
-#: against -23 % for ``seed-video`` and +59 % for per-frame ``grid``
+#: against -23 % for ``seed-video`` and +24 % for per-frame ``grid`` (results/quick.json)
 AUTO_SEQUENCE_ARCH = "grid-video"
 
 
