@@ -121,12 +121,16 @@ def test_cli_encodes_and_decodes_with_arch_grid(crop, tmp_path):
     assert np.load(out).shape == (32, 32)
 
 
+def _small_fit(frame: np.ndarray, **options) -> _FrameFit:
+    """A 4-level, 8-wide grid fit of ``frame`` from the random init, with ``fast``'s options and ``options``."""
+    config = GridConfig(levels=4, hidden=8, upsampling="bicubic")
+    return _FrameFit(frame, Normalisation.of(frame), config, load_init("random", "grid", config),
+                     preset_config("fast", arch="grid", **options).grid)
+
+
 def test_lambda_steering_stays_within_its_range_of_the_start(crop) -> None:
     """An unreachable target pushes λ one way every step; it stops at STEER_RANGE times the start's."""
-    frame = crop
-    config = GridConfig(levels=4, hidden=8, upsampling="bicubic")
-    fit = _FrameFit(frame, Normalisation.of(frame), config, load_init("random", "grid", config),
-                    preset_config("fast", arch="grid").grid)
+    fit = _small_fit(crop)
     target = RateTarget("bpp", 0.01)
     fit.start(target, 8.0)
     start = fit.lam
@@ -146,13 +150,11 @@ def test_straight_through_phase_is_capped() -> None:
 def test_calibrated_latent_budget_leaves_room_for_the_coded_network(crop) -> None:
     """The latents' training-rate budget is the frame budget less the real network payload, scaled by how the
     training rate compares with the exact coder's: linear in the budget, with a positive overhead."""
-    config = GridConfig(levels=4, hidden=8, upsampling="bicubic")
-    fit = _FrameFit(crop, Normalisation.of(crop), config, load_init("random", "grid", config),
-                    preset_config("fast", arch="grid", grid_steps=10).grid)
+    fit = _small_fit(crop, grid_steps=10)
     target = RateTarget("bpp", 2.0)
-    fit.start(target, 8.0 * crop.size * 2.0 / 8)
-    fit.train(target, 8.0 * crop.size * 2.0 / 8, None)
-    budget = crop.size * 2.0 / 8
+    budget = crop.size * 2.0 / 8  # bytes
+    fit.start(target, 8 * budget)
+    fit.train(target, 8 * budget, None)
     curvature = fit.curvature()
     low, high = fit.calibrate(budget, curvature), fit.calibrate(budget + 100, curvature)
     ratio = (high - low) / 800  # training-rate bits per real latent bit
