@@ -58,8 +58,8 @@ def test_context_coding_round_trips_exactly():
     rng = np.random.default_rng(0)
     levels = [np.rint(rng.laplace(0, 2.0 ** (s + 1), shape)).astype(np.int64)
               for s, shape in enumerate(config.level_shapes(37, 29))]
-    data = encode_levels(levels, model.exact_context)
-    decoded = decode_levels(data, [z.shape for z in levels], model.exact_context)
+    data = encode_levels(levels, model.exact_predictor())
+    decoded = decode_levels(data, [z.shape for z in levels], model.exact_predictor())
     for a, b in zip(levels, decoded):
         np.testing.assert_array_equal(a, b)
 
@@ -67,7 +67,7 @@ def test_context_coding_round_trips_exactly():
 def test_constant_level_round_trips():
     model = GridModel(GridConfig(levels=2))
     levels = [np.full((6, 6), 3, dtype=np.int64), np.zeros((3, 3), dtype=np.int64)]
-    decoded = decode_levels(encode_levels(levels, model.exact_context), [(6, 6), (3, 3)], model.exact_context)
+    decoded = decode_levels(encode_levels(levels, model.exact_predictor()), [(6, 6), (3, 3)], model.exact_predictor())
     np.testing.assert_array_equal(decoded[0], levels[0])
 
 

@@ -80,9 +80,10 @@ def test_context_features_are_causal_in_3d() -> None:
     first = torch.from_numpy(anchors(tuple(level.shape)))
     changed = level.clone()
     changed[~first] += 10  # only second-pass values differ
-    for mask in (first, ~first):
-        np.testing.assert_array_equal(context_features(level, parent, mask), context_features(changed, parent, mask))
-    assert not torch.equal(context_features(level, parent, ~first), context_features(level * 0, parent, ~first))
+    for checker_pass in (0, 1):
+        np.testing.assert_array_equal(context_features(level, parent, checker_pass),
+                                      context_features(changed, parent, checker_pass))
+    assert not torch.equal(context_features(level, parent, 1), context_features(level * 0, parent, 1))
     assert context_features(level, parent).shape == (9 + 6 + 1, level.numel())
 
 
@@ -94,7 +95,7 @@ def test_3d_context_coding_round_trips_exactly() -> None:
     rng = np.random.default_rng(0)
     shapes = model.config.level_shapes(5, 19, 13)
     levels = [np.rint(rng.laplace(0, 2.0 ** (s + 1), shape)).astype(np.int64) for s, shape in enumerate(shapes)]
-    decoded = decode_levels(encode_levels(levels, model.exact_context), shapes, model.exact_context)
+    decoded = decode_levels(encode_levels(levels, model.exact_predictor()), shapes, model.exact_predictor())
     assert [z.shape for z in decoded] == shapes
     np.testing.assert_array_equal(np.concatenate([z.ravel() for z in decoded]),
                                   np.concatenate([z.ravel() for z in levels]))

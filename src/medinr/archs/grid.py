@@ -128,7 +128,7 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
         raise BitstreamError("truncated or corrupted grid frame payload (latent coarsening)")
     with torch.no_grad():
         model.gain.mul_(latent_scale(payload[pos]))
-    levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_context)
+    levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_predictor())
     synthesis = _synthesize_decoded(model, levels, shape)
     return norm.inverse(synthesis if base is None else synthesis + base, dtype)
 
@@ -317,7 +317,7 @@ class _FrameFit:
         it, the final dead zone had to cut up to 17 % of the latent bits (2.8 dB lost on a cxr crop at 0.5 bpp)."""
         latents = self.integer_latents()
         head, model = self.network(self._network_log2_step(), curvature)
-        coded = encode_levels(latents, model.exact_context)
+        coded = encode_levels(latents, model.exact_predictor())
         with torch.no_grad():
             estimate = float(self.model.rate_bits([torch.from_numpy(z.astype(np.float32)) for z in latents]))
         overhead = len(_assemble(head, 0, coded)) - len(coded)
@@ -399,7 +399,7 @@ class _FrameFit:
         tried = []  # (mse, network bytes, network)
         for k in self.opts.net_step_search:
             head, model = self.network(base + k / 8, curvature)
-            data = _assemble(head, 0, encode_levels(latents, model.exact_context))
+            data = _assemble(head, 0, encode_levels(latents, model.exact_predictor()))
             tried.append((self._mse(data), len(data), head, model))
         reaching = [t for t in tried if t[0] <= self.mse_goal]
         if target.mode == "psnr" and reaching:
@@ -407,11 +407,12 @@ class _FrameFit:
         else:
             _, _, head, model = min(tried, key=lambda t: t[0] + self.lam * 8 * t[1] / self.pixels)
         cache: dict[tuple[float, int], bytes] = {}
+        predict = model.exact_predictor()
 
         def payload(i: float, coarsen: int = 0) -> bytes:
             if (i, coarsen) not in cache:
                 latents = self.integer_latents(i / 64, coarsen)
-                cache[i, coarsen] = _assemble(head, coarsen, encode_levels(latents, model.exact_context))
+                cache[i, coarsen] = _assemble(head, coarsen, encode_levels(latents, predict))
             return cache[i, coarsen]
 
         if target.mode == "bpp":

@@ -14,6 +14,7 @@ compute in exact fixed point inside float64 (see :mod:`medinr.models.grid`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import constriction
@@ -30,9 +31,10 @@ SCALE_INDEX_RANGE = (-5 * SCALE_STEPS, 10 * SCALE_STEPS)
 MAX_ABS_LATENT = 2**12 - 1
 _FRAC_TABLE = np.array([2.0 ** (i / SCALE_STEPS) for i in range(SCALE_STEPS)])
 
-#: predict(level, current grid (undecoded = 0), parent grid or None, pass mask) -> (means, scale indices) of the
-#: mask's positions in row-major order (only those are evaluated: half the work of a full-grid prediction)
-Predictor = Callable[[int, np.ndarray, np.ndarray | None, np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: predict(level, current grid (undecoded = 0), parent grid or None, pass (0: anchors, 1: the rest)) -> (means,
+#: scale indices) of that pass's positions (:func:`pass_masks`) in row-major order (only those are evaluated: half
+#: the work of a full-grid prediction)
+Predictor = Callable[[int, np.ndarray, np.ndarray | None, int], tuple[np.ndarray, np.ndarray]]
 
 
 def fixed_point(x: np.ndarray, frac_bits: int) -> np.ndarray:
@@ -51,9 +53,14 @@ def anchors(shape: tuple[int, ...]) -> np.ndarray:
     return (np.indices(shape).sum(axis=0) % 2) == 0
 
 
-def _passes(shape: tuple[int, ...]) -> list[np.ndarray]:
+@functools.lru_cache(maxsize=64)
+def pass_masks(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The two passes' position masks of a level (anchors, then the rest); cached, read-only."""
     first = anchors(shape)
-    return [first, ~first]
+    masks = (first, ~first)
+    for mask in masks:
+        mask.flags.writeable = False
+    return masks
 
 
 def _model_args(means: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,9 +83,9 @@ def encode_levels(levels: list[np.ndarray], predict: Predictor) -> bytes:
         parent = levels[s + 1].astype(np.float64) if s + 1 < len(levels) else None
         model = constriction.stream.model.QuantizedLaplace(low, high)
         current = np.zeros(z.shape)
-        for mask in _passes(z.shape):
+        for index, mask in enumerate(pass_masks(z.shape)):
             coder.encode(np.ascontiguousarray(z[mask], dtype=np.int32), model,
-                         *_model_args(*predict(s, current, parent, mask)))
+                         *_model_args(*predict(s, current, parent, index)))
             current[mask] = z[mask]
     return bytes(side) + coder.get_compressed().tobytes()
 
@@ -103,8 +110,8 @@ def decode_levels(data: bytes, shapes: list[tuple[int, ...]], predict: Predictor
             parent = levels[s + 1].astype(np.float64) if s + 1 < len(shapes) else None
             model = constriction.stream.model.QuantizedLaplace(low, high)
             current[:] = 0.0
-            for mask in _passes(current.shape):
-                args = _model_args(*predict(s, current, parent, mask))
+            for index, mask in enumerate(pass_masks(current.shape)):
+                args = _model_args(*predict(s, current, parent, index))
                 try:
                     current[mask] = decoder.decode(model, *args)
                 except Exception as exc:  # constriction raises plain errors on garbage input

@@ -8,7 +8,7 @@ The image is Σ_s f_s (a Laplacian-pyramid reconstruction, which is what the unt
 plus a per-pixel MLP of the f_s, plus a small residual 3x3 refinement. Entropy model: a small MLP maps
 each latent's causal context (3x3 parent neighbourhood in the coarser level; the four anchor neighbours
 in the checkerboard's second pass) to a Laplace (mean, log2 scale); the same network runs in float32
-for training and in exact fixed point for coding (:meth:`GridModel.exact_context`).
+for training and in exact fixed point for coding (:meth:`GridModel.exact_predictor`).
 
 ``dims = 3`` (``grid-video``): the grids are (t, y, x), frames halving from level TIME_LEVELS on, upsampled
 linearly in time and then like a frame in space; the synthesis and refinement run frame by frame, and the
@@ -30,7 +30,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medinr.entropy.context import MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, fixed_point
+from medinr.entropy.context import (MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, Predictor, fixed_point,
+                                   pass_masks)
 from medinr.models import ARCHITECTURES, Architecture
 
 UPSAMPLING = ("bilinear", "bicubic")
@@ -164,10 +165,20 @@ def _full_gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] |
     return _gather_indices(shape, parent_shape, list(_all_positions(shape)))
 
 
+@functools.lru_cache(maxsize=64)
+def _pass_gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None,
+                         checker_pass: int) -> _GatherIndices:
+    """:func:`_gather_indices` of one checkerboard pass's positions (:func:`medinr.entropy.context.pass_masks`):
+    the coder evaluates every pass of every level once per coded stream, the encoder's searches dozens of times."""
+    mask = torch.from_numpy(pass_masks(shape)[checker_pass].copy())
+    return _gather_indices(shape, parent_shape, list(torch.nonzero(mask).T))
+
+
 def context_blocks(current: torch.Tensor, parent: torch.Tensor | None,
-                   mask: torch.Tensor | None = None) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
-    """Causal context of every position of a level, or of the ``mask``'s only (row-major; gathered at those
-    positions, so a pass costs what it codes), in two blocks: the positions' count; the parent rows (9, n),
+                   checker_pass: int | None = None) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
+    """Causal context of every position of a level, or of one checkerboard pass's only (0: anchors, 1: the rest;
+    row-major; gathered at those positions, so a pass costs what it codes), in two blocks: the positions' count;
+    the parent rows (9, n),
     None on the coarsest level; the neighbour rows (2 * dims + 1, n), None when no position is on the second
     pass (a checkerboard's anchor pass), where they would all be zero.
 
@@ -179,12 +190,12 @@ def context_blocks(current: torch.Tensor, parent: torch.Tensor | None,
     """
     shape = tuple(current.shape)
     parent_shape = None if parent is None else tuple(parent.shape)
-    if mask is None:
+    if checker_pass is None:
         hood_at, faces_at, second = _full_gather_indices(shape, parent_shape)
     else:
-        hood_at, faces_at, second = _gather_indices(shape, parent_shape, list(torch.nonzero(mask).T))
+        hood_at, faces_at, second = _pass_gather_indices(shape, parent_shape, checker_pass)
     hood = None if parent is None else F.pad(parent, (1, 1, 1, 1)).reshape(-1)[hood_at]
-    if not bool(second.any()):
+    if checker_pass == 0 or not bool(second.any()):
         return len(second), hood, None
     second = second.to(current.dtype)
     faces = F.pad(current, (1, 1) * current.dim()).reshape(-1)[faces_at] * second
@@ -192,9 +203,9 @@ def context_blocks(current: torch.Tensor, parent: torch.Tensor | None,
 
 
 def context_features(current: torch.Tensor, parent: torch.Tensor | None,
-                     mask: torch.Tensor | None = None) -> torch.Tensor:
+                     checker_pass: int | None = None) -> torch.Tensor:
     """:func:`context_blocks` as one (context_inputs(dims), n) matrix, zero blocks included."""
-    n, hood, neighbours = context_blocks(current, parent, mask)
+    n, hood, neighbours = context_blocks(current, parent, checker_pass)
     zeros = current.new_zeros
     return torch.cat([zeros(9, n) if hood is None else hood,
                       zeros(context_inputs(current.dim()) - 9, n) if neighbours is None else neighbours])
@@ -281,10 +292,11 @@ class GridModel(nn.Module):
 
     def _context(self, level: int, current: torch.Tensor, parent: torch.Tensor | None,
                  weights: list[torch.Tensor], hidden_round: Callable[[torch.Tensor], torch.Tensor],
-                 mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Laplace (mean, log2 scale) of every position of a level, (2, h * w), or of the ``mask``'s, (2, n)."""
+                 checker_pass: int | None = None) -> torch.Tensor:
+        """Laplace (mean, log2 scale) of every position of a level, (2, h * w), or of one checkerboard pass's,
+        (2, n)."""
         w1, b1, w2, b2, bias = weights
-        n, hood, neighbours = context_blocks(current, parent, mask)
+        n, hood, neighbours = context_blocks(current, parent, checker_pass)
         hidden = b1[:, None].expand(-1, n)
         # all-zero blocks are skipped: the exact path's sums are exact in any grouping, so nothing changes
         for block, w in ((hood, w1[:, :9]), (neighbours, w1[:, 9:])):
@@ -311,25 +323,27 @@ class GridModel(nn.Module):
             total = total - torch.log2(prob.clamp_min(2.0**-24)).sum()
         return total
 
-    @torch.no_grad()
-    def exact_context(self, level: int, current: np.ndarray, parent: np.ndarray | None,
-                      mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def exact_predictor(self) -> Predictor:
         """The coder's predictor (:data:`medinr.entropy.context.Predictor`): means on the ``2**-MEAN_FRAC`` grid
-        and integer log-scale indices of the ``mask``'s positions.
+        and integer log-scale indices of a pass's positions.
 
-        Weights are rounded to fixed point and evaluated in float64, where every operation is exact, so
-        the result does not depend on thread count or summation order.
+        Weights are rounded to fixed point (once, here) and evaluated in float64, where every operation is
+        exact, so the result does not depend on thread count or summation order.
         """
         weights = [torch.from_numpy(np.clip(fixed_point(p.detach().double().numpy(), _W_FRAC), -_W_MAX, _W_MAX))
                    for p in [*self.context, self.level_bias]]
-        out = self._context(level, torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
-                            weights,
-                            _round_hidden,
-                            torch.from_numpy(mask))
-        out = out.numpy()
-        means = np.clip(fixed_point(out[0], MEAN_FRAC), -MAX_ABS_LATENT, MAX_ABS_LATENT)
-        indices = np.clip(np.rint(out[1] * SCALE_STEPS), *SCALE_INDEX_RANGE).astype(np.int64)
-        return means, indices
+
+        @torch.no_grad()
+        def predict(level: int, current: np.ndarray, parent: np.ndarray | None,
+                    checker_pass: int) -> tuple[np.ndarray, np.ndarray]:
+            out = self._context(level, torch.from_numpy(current),
+                                None if parent is None else torch.from_numpy(parent), weights, _round_hidden,
+                                checker_pass).numpy()
+            means = np.clip(fixed_point(out[0], MEAN_FRAC), -MAX_ABS_LATENT, MAX_ABS_LATENT)
+            indices = np.clip(np.rint(out[1] * SCALE_STEPS), *SCALE_INDEX_RANGE).astype(np.int64)
+            return means, indices
+
+        return predict
 
     def multiply_adds_per_pixel(self) -> float:
         """Decoder cost per output pixel: upsampling, synthesis, refinement, and the context network
