@@ -42,6 +42,8 @@ TIME_LEVELS = 1
 #: fixed point of the exact context network: weights on a 2**-16 grid (|w| < 2**7), hidden on 2**-8 (< 2**12);
 #: with integer inputs below 2**12 every product and sum stays below 2**53, so float64 is exact in any order
 _W_FRAC, _W_MAX, _H_FRAC, _H_MAX = 16, 2.0**7, 8, 2.0**12
+#: pixels per block of the synthesis MLP (its activations, 16 x 64k float32 = 4 MiB, stay in cache)
+MLP_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -272,12 +274,7 @@ class GridModel(nn.Module):
         step units."""
         dtype = latents[0].dtype
         f = upsample(latents, size, self.config.upsampling) * self.gain.to(dtype).reshape(-1, *[1] * len(size))
-        x = f.reshape(f.shape[0], -1)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.addmm(b.to(dtype)[:, None], w.to(dtype), x)
-            if i < len(self.weights) - 1:
-                x = x.relu_()
-        out = x.reshape(2, *size)
+        out = self._mlp(f.reshape(f.shape[0], -1)).reshape(2, *size)
         image = f.sum(0) + out[0]
         if self.config.refine:
             r1, b1, r2, b2 = (p.to(dtype) for p in self.refine)
@@ -287,6 +284,19 @@ class GridModel(nn.Module):
             hidden = torch.relu(F.conv2d(frames, r1, b1, padding=1))
             image = image + F.conv2d(hidden, r2, b2, padding=1).reshape(size)
         return image
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-pixel MLP on (levels, pixels) columns, MLP_CHUNK pixels at a time: its activations then stay
+        in cache (a 512 px frame's whole-width products ran at a quarter of the speed, 27 against 8 ms)."""
+        layers = [(w.to(x.dtype), b.to(x.dtype)[:, None]) for w, b in zip(self.weights, self.biases)]
+        chunks = []
+        for y in x.split(MLP_CHUNK, dim=1):
+            for i, (w, b) in enumerate(layers):
+                y = torch.addmm(b, w, y)
+                if i < len(layers) - 1:
+                    y = y.relu_()
+            chunks.append(y)
+        return torch.cat(chunks, dim=1)
 
     # ---- entropy model -----------------------------------------------------------------------------
 
