@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from medinr.entropy.context import anchors
-from medinr.models.grid import context_features, context_inputs
+from medinr.entropy.context import MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, anchors, fixed_point, pass_masks
+from medinr.models.grid import _W_FRAC, _W_MAX, GridConfig, GridModel, _round_hidden, context_features, context_inputs
 
 
 def _by_definition(current: np.ndarray, parent: np.ndarray | None) -> np.ndarray:
@@ -52,3 +52,28 @@ def test_features_match_the_definition_and_passes_select_columns(shape, parent_s
         masked = context_features(torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
                                   checker_pass)
         np.testing.assert_array_equal(masked.numpy(), expected[:, mask.reshape(-1)])
+
+
+@pytest.mark.parametrize("shape, parent_shape", [((16, 16), (8, 8)), ((9, 13), (5, 7)), ((8, 6), None),
+                                                 ((40, 300), (20, 150))])
+def test_exact_2d_pass_predictor_matches_the_full_level_evaluation(shape, parent_shape) -> None:
+    """The coder's sliced 2D passes give, to the bit, the gathered full-level context at the pass's positions
+    (anchors never read the level, second-pass positions only its anchors); (40, 300) spans several blocks."""
+    rng = np.random.default_rng(2)
+    model = GridModel(GridConfig(levels=2))
+    with torch.no_grad():
+        for p in [*model.context, model.level_bias]:
+            p.copy_(torch.from_numpy(rng.normal(0, 0.5, p.shape)))
+    current = rng.integers(-40, 41, shape).astype(np.float64)
+    parent = None if parent_shape is None else rng.integers(-40, 41, parent_shape).astype(np.float64)
+    level = 0 if parent is not None else 1
+    weights = [torch.from_numpy(np.clip(fixed_point(p.detach().double().numpy(), _W_FRAC), -_W_MAX, _W_MAX))
+               for p in [*model.context, model.level_bias]]
+    full = model._context(level, torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
+                          weights, _round_hidden).numpy()
+    predict = model.exact_predictor()
+    for checker_pass, mask in enumerate(pass_masks(shape)):
+        means, indices = predict(level, current, parent, checker_pass)
+        selected = full[:, mask.reshape(-1)]
+        np.testing.assert_array_equal(means, np.clip(fixed_point(selected[0], MEAN_FRAC), -MAX_ABS_LATENT, MAX_ABS_LATENT))
+        np.testing.assert_array_equal(indices, np.clip(np.rint(selected[1] * SCALE_STEPS), *SCALE_INDEX_RANGE))

@@ -44,6 +44,9 @@ TIME_LEVELS = 1
 _W_FRAC, _W_MAX, _H_FRAC, _H_MAX = 16, 2.0**7, 8, 2.0**12
 #: pixels per block of the synthesis MLP (its activations, 16 x 64k float32 = 4 MiB, stay in cache)
 MLP_CHUNK = 65536
+#: positions per block of the exact 2D context predictor (8 x 16k float64 activations = 1 MiB; at 512 px,
+#: 2k-position blocks ran 3x slower, 8k-32k alike)
+CONTEXT_CHUNK = 16384
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,56 @@ def context_blocks(current: torch.Tensor, parent: torch.Tensor | None,
     return len(second), hood, torch.cat([faces, second[None]])
 
 
+#: the 2D checkerboard's passes as the (row, column) parities of their sub-grids: anchors, then the rest
+_SUBGRIDS = (((0, 0), (1, 1)), ((0, 1), (1, 0)))
+#: (row, column) offsets of the face neighbours, in :func:`context_blocks`' order (N, S, W, E)
+_FACES_2D = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _pass_positions(shape: tuple[int, int], checker_pass: int) -> torch.Tensor:
+    """Row-major flat indices of one checkerboard pass's positions (the coder's symbol order)."""
+    return torch.from_numpy(np.flatnonzero(pass_masks(shape)[checker_pass]))
+
+
+def _pass_context_2d(current: torch.Tensor, parent: torch.Tensor | None, checker_pass: int,
+                     weights: list[torch.Tensor], hidden_round: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """:meth:`GridModel._context` of one pass of a 2D level, by strided slices instead of gathers.
+
+    A pass is two sub-grids of fixed (row, column) parity. The four children of a parent sample share its 3x3
+    neighbourhood, so the parent term is one product per parent sample, sliced for each sub-grid, and the face
+    neighbours of the second pass are strided slices of the level. Blocks of CONTEXT_CHUNK positions keep the
+    float64 activations in cache. In the exact fixed point every sum is exact, so this gives the gather path's
+    values to the bit (tests/models/test_grid_context.py checks it)."""
+    w1, b1, w2, b2 = weights
+    h, w = current.shape
+    ph, pw = (h + 1) // 2, (w + 1) // 2
+    hood_grid = None if parent is None else F.pad(parent, (1, 1, 1, 1))
+    level_grid = F.pad(current, (1, 1, 1, 1))
+    out = current.new_zeros(2, h, w)
+    block = max(1, CONTEXT_CHUNK // pw)
+    for r0 in range(0, ph, block):
+        r1 = min(ph, r0 + block)
+        if hood_grid is None:
+            base = b1[:, None, None].expand(-1, r1 - r0, pw)
+        else:
+            hood = torch.stack([hood_grid[1 + dy + r0:1 + dy + r1, 1 + dx:1 + dx + pw]
+                                for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+            base = torch.addmm(b1[:, None], w1[:, :9], hood.reshape(9, -1)).reshape(-1, r1 - r0, pw)
+        for di, dj in _SUBGRIDS[checker_pass]:
+            rows, cols = min(r1, (h - di + 1) // 2) - r0, (w - dj + 1) // 2
+            if rows <= 0:
+                continue
+            hidden = base[:, :rows, :cols].reshape(-1, rows * cols)
+            if checker_pass:
+                top = 1 + di + 2 * r0
+                faces = torch.stack([level_grid[top + dy::2, 1 + dj + dx::2][:rows, :cols] for dy, dx in _FACES_2D])
+                hidden = torch.addmm(hidden + w1[:, 13:14], w1[:, 9:13], faces.reshape(4, -1))
+            hidden = hidden_round(hidden.relu())
+            out[:, di + 2 * r0::2, dj::2][:, :rows] = torch.addmm(b2[:, None], w2, hidden).reshape(2, rows, cols)
+    return out.reshape(2, -1)[:, _pass_positions((h, w), checker_pass)]
+
+
 def context_features(current: torch.Tensor, parent: torch.Tensor | None,
                      checker_pass: int | None = None) -> torch.Tensor:
     """:func:`context_blocks` as one (context_inputs(dims), n) matrix, zero blocks included."""
@@ -278,9 +331,11 @@ class GridModel(nn.Module):
         image = f.sum(0) + out[0]
         if self.config.refine:
             r1, b1, r2, b2 = (p.to(dtype) for p in self.refine)
-            # a sequence: frame by frame; channels-last: the same sums as the default layout, backward 2x faster
-            frames = torch.stack([image, out[1]], -3).reshape(-1, 2, *size[-2:]).contiguous(
-                memory_format=torch.channels_last)
+            # a sequence: frame by frame. Channels-last gives the same sums as the default layout, its backward is
+            # 2x faster, its forward 2x slower (512 px: 12 against 6 ms): training uses it, the decoder does not
+            frames = torch.stack([image, out[1]], -3).reshape(-1, 2, *size[-2:])
+            if torch.is_grad_enabled():
+                frames = frames.contiguous(memory_format=torch.channels_last)
             hidden = torch.relu(F.conv2d(frames, r1, b1, padding=1))
             image = image + F.conv2d(hidden, r2, b2, padding=1).reshape(size)
         return image
@@ -306,6 +361,8 @@ class GridModel(nn.Module):
         """Laplace (mean, log2 scale) of every position of a level, (2, h * w), or of one checkerboard pass's,
         (2, n)."""
         w1, b1, w2, b2, bias = weights
+        if checker_pass is not None and current.dim() == 2:
+            return _pass_context_2d(current, parent, checker_pass, [w1, b1, w2, b2 + bias[level]], hidden_round)
         n, hood, neighbours = context_blocks(current, parent, checker_pass)
         hidden = b1[:, None].expand(-1, n)
         # all-zero blocks are skipped: the exact path's sums are exact in any grouping, so nothing changes
