@@ -8,8 +8,24 @@ import numpy as np
 import pytest
 import torch
 
-from medinr.entropy.context import MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, anchors, fixed_point, pass_masks
-from medinr.models.grid import _W_FRAC, _W_MAX, GridConfig, GridModel, _round_hidden, context_features, context_inputs
+from medinr.entropy.context import (
+    MAX_ABS_LATENT,
+    MEAN_FRAC,
+    SCALE_INDEX_RANGE,
+    SCALE_STEPS,
+    anchors,
+    fixed_point,
+    pass_masks,
+)
+from medinr.models.grid import (
+    _W_FRAC,
+    _W_MAX,
+    GridConfig,
+    GridModel,
+    _round_hidden,
+    context_features,
+    context_inputs,
+)
 
 
 def _by_definition(current: np.ndarray, parent: np.ndarray | None) -> np.ndarray:

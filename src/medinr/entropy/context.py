@@ -20,8 +20,8 @@ from collections.abc import Callable
 import constriction
 import numpy as np
 
-from medinr.varint import read_svarint, write_svarint
 from medinr.errors import BitstreamError
+from medinr.varint import read_svarint, write_svarint
 
 MEAN_FRAC = 6
 SCALE_STEPS = 16
@@ -29,7 +29,11 @@ SCALE_STEPS = 16
 SCALE_INDEX_RANGE = (-5 * SCALE_STEPS, 10 * SCALE_STEPS)
 #: largest latent magnitude a stream may hold (keeps predictor arithmetic exact)
 MAX_ABS_LATENT = 2**12 - 1
-_FRAC_TABLE = np.array([2.0 ** (i / SCALE_STEPS) for i in range(SCALE_STEPS)])
+_SCALE_INDICES = np.arange(SCALE_INDEX_RANGE[0], SCALE_INDEX_RANGE[1] + 1)
+#: the scale of every allowed index: 2 ** (index // SCALE_STEPS) times a 2 ** (k / SCALE_STEPS) table, so that no
+#: platform's pow() can make it differ
+_SCALE_TABLE = np.ldexp(np.array([2.0 ** (k / SCALE_STEPS) for k in range(SCALE_STEPS)])
+                        [_SCALE_INDICES % SCALE_STEPS], _SCALE_INDICES // SCALE_STEPS)
 
 #: predict(level, current grid (undecoded = 0), parent grid or None, pass (0: anchors, 1: the rest)) -> (means,
 #: scale indices) of that pass's positions (:func:`pass_masks`) in row-major order (only those are evaluated: half
@@ -43,9 +47,9 @@ def fixed_point(x: np.ndarray, frac_bits: int) -> np.ndarray:
 
 
 def scales_of(indices: np.ndarray) -> np.ndarray:
-    """Scale ``2 ** (index / SCALE_STEPS)`` of integer indices, from a table (no transcendental calls)."""
-    idx = np.asarray(indices, dtype=np.int64)
-    return np.ldexp(_FRAC_TABLE[idx % SCALE_STEPS], idx // SCALE_STEPS)
+    """Scale ``2 ** (index / SCALE_STEPS)`` of integer indices within SCALE_INDEX_RANGE, from a table (no
+    transcendental calls)."""
+    return _SCALE_TABLE[np.asarray(indices, dtype=np.int64) - SCALE_INDEX_RANGE[0]]
 
 
 def anchors(shape: tuple[int, ...]) -> np.ndarray:

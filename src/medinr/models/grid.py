@@ -30,8 +30,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medinr.entropy.context import (MAX_ABS_LATENT, MEAN_FRAC, SCALE_INDEX_RANGE, SCALE_STEPS, Predictor, fixed_point,
-                                   pass_masks)
+from medinr.entropy.context import (
+    MAX_ABS_LATENT,
+    MEAN_FRAC,
+    SCALE_INDEX_RANGE,
+    SCALE_STEPS,
+    Predictor,
+    fixed_point,
+    pass_masks,
+)
 from medinr.models import ARCHITECTURES, Architecture
 
 UPSAMPLING = ("bilinear", "bicubic")
