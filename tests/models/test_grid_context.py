@@ -72,9 +72,9 @@ def test_features_match_the_definition_and_passes_select_columns(shape, parent_s
 
 @pytest.mark.parametrize("shape, parent_shape", [((16, 16), (8, 8)), ((9, 13), (5, 7)), ((8, 6), None),
                                                  ((40, 300), (20, 150))])
-def test_exact_2d_pass_predictor_matches_the_full_level_evaluation(shape, parent_shape) -> None:
-    """The coder's sliced 2D passes give, to the bit, the gathered full-level context at the pass's positions
-    (anchors never read the level, second-pass positions only its anchors); (40, 300) spans several blocks."""
+def test_exact_2d_pass_predictor_matches_the_gathered_features(shape, parent_shape) -> None:
+    """The coder's sliced 2D passes give, to the bit, the context network on the gathered features (checked
+    against the definition above) at the pass's positions; (40, 300) spans several blocks."""
     rng = np.random.default_rng(2)
     model = GridModel(GridConfig(levels=2))
     with torch.no_grad():
@@ -83,13 +83,29 @@ def test_exact_2d_pass_predictor_matches_the_full_level_evaluation(shape, parent
     current = rng.integers(-40, 41, shape).astype(np.float64)
     parent = None if parent_shape is None else rng.integers(-40, 41, parent_shape).astype(np.float64)
     level = 0 if parent is not None else 1
-    weights = [torch.from_numpy(np.clip(fixed_point(p.detach().double().numpy(), _W_FRAC), -_W_MAX, _W_MAX))
-               for p in [*model.context, model.level_bias]]
-    full = model._context(level, torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
-                          weights, _round_hidden).numpy()
+    w1, b1, w2, b2, bias = [torch.from_numpy(np.clip(fixed_point(p.detach().double().numpy(), _W_FRAC),
+                                                     -_W_MAX, _W_MAX)) for p in [*model.context, model.level_bias]]
+    features = context_features(torch.from_numpy(current), None if parent is None else torch.from_numpy(parent))
+    hidden = _round_hidden(torch.relu(b1[:, None] + w1 @ features))
+    full = ((b2 + bias[level])[:, None] + w2 @ hidden).numpy()
     predict = model.exact_predictor()
     for checker_pass, mask in enumerate(pass_masks(shape)):
         means, indices = predict(level, current, parent, checker_pass)
         selected = full[:, mask.reshape(-1)]
-        np.testing.assert_array_equal(means, np.clip(fixed_point(selected[0], MEAN_FRAC), -MAX_ABS_LATENT, MAX_ABS_LATENT))
+        np.testing.assert_array_equal(means, np.clip(fixed_point(selected[0], MEAN_FRAC),
+                                                     -MAX_ABS_LATENT, MAX_ABS_LATENT))
         np.testing.assert_array_equal(indices, np.clip(np.rint(selected[1] * SCALE_STEPS), *SCALE_INDEX_RANGE))
+
+
+def test_training_context_matches_the_gathered_features() -> None:
+    """The differentiable (float) context of a whole 2D level is the same function as on the gathered features."""
+    rng = np.random.default_rng(3)
+    model = GridModel(GridConfig(levels=2))
+    current = torch.from_numpy(rng.normal(0, 3, (37, 52)).astype(np.float32))
+    parent = torch.from_numpy(rng.normal(0, 3, (19, 26)).astype(np.float32))
+    w1, b1, w2, b2, bias = [*model.context, model.level_bias]
+    with torch.no_grad():
+        w2.copy_(torch.from_numpy(rng.normal(0, 0.5, w2.shape)))
+        expected = (b2 + bias[0])[:, None] + w2 @ torch.relu(b1[:, None] + w1 @ context_features(current, parent))
+        got = model._context(0, current, parent, [w1, b1, w2, b2, bias], lambda h: h)
+    torch.testing.assert_close(got, expected)
