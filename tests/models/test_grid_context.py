@@ -71,12 +71,15 @@ def test_features_match_the_definition_and_passes_select_columns(shape, parent_s
 
 
 @pytest.mark.parametrize("shape, parent_shape", [((16, 16), (8, 8)), ((9, 13), (5, 7)), ((8, 6), None),
-                                                 ((40, 300), (20, 150))])
-def test_exact_2d_pass_predictor_matches_the_gathered_features(shape, parent_shape) -> None:
-    """The coder's sliced 2D passes give, to the bit, the context network on the gathered features (checked
-    against the definition above) at the pass's positions; (40, 300) spans several blocks."""
+                                                 ((40, 300), (20, 150)), ((3, 5, 6), (3, 3, 3)),
+                                                 ((5, 9, 8), (3, 5, 4)), ((4, 3, 4), None),
+                                                 ((7, 160, 130), (4, 80, 65))])
+def test_exact_pass_predictor_matches_the_gathered_features(shape, parent_shape) -> None:
+    """The coder's sliced passes give, to the bit, the context network on the gathered features (checked against
+    the definition above) at the pass's positions, in 2D and (t, y, x) (a parent keeping the frames, or halving
+    them); (40, 300) and (7, 160, 130) span several blocks."""
     rng = np.random.default_rng(2)
-    model = GridModel(GridConfig(levels=2))
+    model = GridModel(GridConfig(levels=2, dims=len(shape)))
     with torch.no_grad():
         for p in [*model.context, model.level_bias]:
             p.copy_(torch.from_numpy(rng.normal(0, 0.5, p.shape)))
@@ -97,12 +100,13 @@ def test_exact_2d_pass_predictor_matches_the_gathered_features(shape, parent_sha
         np.testing.assert_array_equal(indices, np.clip(np.rint(selected[1] * SCALE_STEPS), *SCALE_INDEX_RANGE))
 
 
-def test_training_context_matches_the_gathered_features() -> None:
-    """The differentiable (float) context of a whole 2D level is the same function as on the gathered features."""
+@pytest.mark.parametrize("shape, parent_shape", [((37, 52), (19, 26)), ((5, 21, 18), (3, 11, 9))])
+def test_training_context_matches_the_gathered_features(shape, parent_shape) -> None:
+    """The differentiable (float) context of a whole level is the same function as on the gathered features."""
     rng = np.random.default_rng(3)
-    model = GridModel(GridConfig(levels=2))
-    current = torch.from_numpy(rng.normal(0, 3, (37, 52)).astype(np.float32))
-    parent = torch.from_numpy(rng.normal(0, 3, (19, 26)).astype(np.float32))
+    model = GridModel(GridConfig(levels=2, dims=len(shape)))
+    current = torch.from_numpy(rng.normal(0, 3, shape).astype(np.float32))
+    parent = torch.from_numpy(rng.normal(0, 3, parent_shape).astype(np.float32))
     w1, b1, w2, b2, bias = [*model.context, model.level_bias]
     with torch.no_grad():
         w2.copy_(torch.from_numpy(rng.normal(0, 0.5, w2.shape)))

@@ -21,6 +21,7 @@ latents belong to the image and are passed in.
 from __future__ import annotations
 
 import functools
+import itertools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,16 +150,14 @@ def _offsets(padded: tuple[int, ...], steps: list[tuple[int, ...]]) -> torch.Ten
     return torch.tensor([[int(np.dot(step, strides))] for step in steps])
 
 
-#: indices of a level's parent neighbourhoods (None without a parent) and face neighbours, and its second-pass flags
-_GatherIndices = tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]
-
-
-def _gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None,
-                    pos: list[torch.Tensor]) -> _GatherIndices:
-    """For the positions ``pos`` of a level: row-major indices of their 3x3 parent neighbourhoods in the
-    spatially zero-padded parent (None without a parent), of their face neighbours in the zero-padded level,
-    and their second-pass flags."""
+@functools.lru_cache(maxsize=16)
+def _gather_indices(shape: tuple[int, ...],
+                    parent_shape: tuple[int, ...] | None) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """For every position of a level (row-major): indices of its 3x3 parent neighbourhood in the spatially
+    zero-padded parent (None without a parent), of its face neighbours in the zero-padded level, and its
+    second-pass flag."""
     dims = len(shape)
+    pos = list(_all_positions(shape))
     second = sum(pos) % 2
     hood = None
     if parent_shape is not None:
@@ -172,109 +171,97 @@ def _gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None
 
 
 @functools.lru_cache(maxsize=16)
-def _full_gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None) -> _GatherIndices:
-    """:func:`_gather_indices` of every position (training evaluates whole levels at every step)."""
-    return _gather_indices(shape, parent_shape, list(_all_positions(shape)))
+def _parities(dims: int, checker_pass: int) -> tuple[tuple[int, ...], ...]:
+    """The index parities (one per axis) of a checkerboard pass's sub-grids: even sums for the anchors (pass 0)."""
+    return tuple(p for p in itertools.product((0, 1), repeat=dims) if sum(p) % 2 == checker_pass)
+
+
+def _every_other(start: int, count: int) -> slice:
+    """``count`` indices from ``start`` in steps of two."""
+    return slice(start, start + 2 * count - 1, 2)
 
 
 @functools.lru_cache(maxsize=64)
-def _pass_gather_indices(shape: tuple[int, ...], parent_shape: tuple[int, ...] | None,
-                         checker_pass: int) -> _GatherIndices:
-    """:func:`_gather_indices` of one checkerboard pass's positions (:func:`medinr.entropy.context.pass_masks`):
-    the coder evaluates every pass of every level once per coded stream, the encoder's searches dozens of times."""
-    mask = torch.from_numpy(pass_masks(shape)[checker_pass].copy())
-    return _gather_indices(shape, parent_shape, list(torch.nonzero(mask).T))
-
-
-def context_blocks(current: torch.Tensor, parent: torch.Tensor | None,
-                   checker_pass: int | None = None) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
-    """Causal context of every position of a level, or of one checkerboard pass's only (0: anchors, 1: the rest;
-    row-major; gathered at those positions, so a pass costs what it codes), in two blocks: the positions' count;
-    the parent rows (9, n),
-    None on the coarsest level; the neighbour rows (2 * dims + 1, n), None when no position is on the second
-    pass (a checkerboard's anchor pass), where they would all be zero.
-
-    Parent rows: the 3x3 (spatial) neighbourhood of the co-located parent sample (zero outside it; an axis the
-    parent does not halve, time below TIME_LEVELS, is co-located one to one). Neighbour rows: the face
-    neighbours along each axis ((previous, next frame,) N, S, W, E) and a flag, both only on the checkerboard's
-    second pass (odd index sums), where those neighbours are anchors. ``current`` may hold the whole level:
-    anchors never see it, and second-pass positions only read anchors, exactly as in the decoder.
-    """
-    shape = tuple(current.shape)
-    parent_shape = None if parent is None else tuple(parent.shape)
-    if checker_pass is None:
-        hood_at, faces_at, second = _full_gather_indices(shape, parent_shape)
-    else:
-        hood_at, faces_at, second = _pass_gather_indices(shape, parent_shape, checker_pass)
-    hood = None if parent is None else F.pad(parent, (1, 1, 1, 1)).reshape(-1)[hood_at]
-    if checker_pass == 0 or not bool(second.any()):
-        return len(second), hood, None
-    second = second.to(current.dtype)
-    faces = F.pad(current, (1, 1) * current.dim()).reshape(-1)[faces_at] * second
-    return len(second), hood, torch.cat([faces, second[None]])
-
-
-#: the 2D checkerboard's passes as the (row, column) parities of their sub-grids: anchors, then the rest
-_SUBGRIDS = (((0, 0), (1, 1)), ((0, 1), (1, 0)))
-#: (row, column) offsets of the face neighbours, in :func:`context_blocks`' order (N, S, W, E)
-_FACES_2D = ((-1, 0), (1, 0), (0, -1), (0, 1))
-
-
-@functools.lru_cache(maxsize=64)
-def _pass_positions(shape: tuple[int, int], checker_pass: int) -> torch.Tensor:
+def _pass_positions(shape: tuple[int, ...], checker_pass: int) -> torch.Tensor:
     """Row-major flat indices of one checkerboard pass's positions (the coder's symbol order)."""
     return torch.from_numpy(np.flatnonzero(pass_masks(shape)[checker_pass]))
 
 
-def _subgrid_context_2d(current: torch.Tensor, parent: torch.Tensor | None, passes: tuple[int, ...],
-                        weights: list[torch.Tensor],
-                        hidden_round: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """:meth:`GridModel._context` of a 2D level's checkerboard ``passes`` by strided slices instead of gathers,
-    as a (2, h, w) grid (zero at the other pass's positions).
+def _subgrid_context(current: torch.Tensor, parent: torch.Tensor | None, passes: tuple[int, ...],
+                     weights: list[torch.Tensor], hidden_round: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """:meth:`GridModel._context` of a level's checkerboard ``passes`` by strided slices instead of gathers, as a
+    (2, *shape) grid (zero at the other pass's positions); 2D or (t, y, x).
 
-    A pass is two sub-grids of fixed (row, column) parity. The four children of a parent sample share its 3x3
-    neighbourhood, so the parent term is one product per parent sample, sliced for each sub-grid, and the face
-    neighbours of the second pass are strided slices of the level. Blocks of CONTEXT_CHUNK positions keep the
-    activations in cache. In the exact fixed point every sum is exact, so this gives the gather path's values to
-    the bit (tests/models/test_grid_context.py checks it); training gets the same function 2x faster."""
+    A pass is the sub-grids of fixed index parities with an even (anchors) or odd sum. Children of one parent
+    sample share its 3x3 neighbourhood, so the parent term is one product per parent sample (a block of them at a
+    time: CONTEXT_CHUNK positions keep the activations in cache), sliced for each sub-grid; an axis the parent does
+    not halve is sliced with the sub-grid's parity. The face neighbours of the second pass are strided slices of
+    the level. In the exact fixed point every sum is exact, so this gives the gathered features' values to the bit
+    (tests/models/test_grid_context.py checks it); training gets the same function 2x faster."""
     w1, b1, w2, b2 = weights
-    h, w = current.shape
-    ph, pw = (h + 1) // 2, (w + 1) // 2
+    shape = tuple(current.shape)
+    dims = len(shape)
+    halved = [True] * dims if parent is None else [m != n for m, n in zip(parent.shape, shape)]
+    # extent of the parent term's grid per axis: the parent's (half the level's, or all of it where not halved)
+    extent = [(n + 1) // 2 if h else n for n, h in zip(shape, halved)]
     hood_grid = None if parent is None else F.pad(parent, (1, 1, 1, 1))
-    level_grid = F.pad(current, (1, 1, 1, 1))
-    out = current.new_zeros(2, h, w, dtype=w2.dtype)
-    block = max(1, CONTEXT_CHUNK // pw)
-    for r0 in range(0, ph, block):
-        r1 = min(ph, r0 + block)
+    level_grid = F.pad(current, (1, 1) * dims)
+    out = current.new_zeros(2, *shape, dtype=w2.dtype)
+    sub_rows = (shape[0] + 1) // 2
+    block = max(1, CONTEXT_CHUNK // int(np.prod([(n + 1) // 2 for n in shape[1:]])))
+    for a0 in range(0, sub_rows, block):
+        a1 = min(sub_rows, a0 + block)
+        # parent rows (axis 0) of sub-grid rows a0:a1: the same rows where halved, rows 2 a0 : 2 a1 where not
+        region = [slice(a0, a1) if halved[0] else slice(2 * a0, min(shape[0], 2 * a1)),
+                  *(slice(0, e) for e in extent[1:])]
+        block_extent = [r.stop - r.start for r in region]
         if hood_grid is None:
-            base = b1[:, None, None].expand(-1, r1 - r0, pw)
-        else:
-            hood = torch.stack([hood_grid[1 + dy + r0:1 + dy + r1, 1 + dx:1 + dx + pw]
-                                for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-            base = torch.addmm(b1[:, None], w1[:, :9], hood.reshape(9, -1)).reshape(-1, r1 - r0, pw)
+            base = b1.reshape(-1, *[1] * dims).expand(-1, *block_extent)
+        else:  # the 3x3 spatial neighbourhood: the last two axes shifted (the grid is padded by one there)
+            shifted = [hood_grid[(*region[:-2], *(slice(r.start + 1 + d, r.stop + 1 + d)
+                                                  for r, d in zip(region[-2:], (dy, dx))))]
+                       for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+            base = torch.addmm(b1[:, None], w1[:, :9], torch.stack(shifted).reshape(9, -1)).reshape(-1, *block_extent)
         for checker_pass in passes:
-            for di, dj in _SUBGRIDS[checker_pass]:
-                rows, cols = min(r1, (h - di + 1) // 2) - r0, (w - dj + 1) // 2
-                if rows <= 0:
+            for parity in _parities(dims, checker_pass):
+                counts = [(n - p + 1) // 2 for n, p in zip(shape, parity)]
+                counts[0] = min(a1, counts[0]) - a0
+                if counts[0] <= 0:
                     continue
-                hidden = base[:, :rows, :cols].reshape(-1, rows * cols)
+                take = [slice(0, c) if h else _every_other(p, c) for c, h, p in zip(counts, halved, parity)]
+                hidden = base[(slice(None), *take)].reshape(-1, int(np.prod(counts)))
+                # level index of each axis's first position in this block
+                first = [p + (2 * a0 if axis == 0 else 0) for axis, p in enumerate(parity)]
                 if checker_pass:
-                    top = 1 + di + 2 * r0
-                    faces = torch.stack([level_grid[top + dy::2, 1 + dj + dx::2][:rows, :cols]
-                                         for dy, dx in _FACES_2D])
-                    hidden = torch.addmm(hidden + w1[:, 13:14], w1[:, 9:13], faces.reshape(4, -1))
+                    faces = [level_grid[tuple(_every_other(1 + f + (step if a == axis else 0), c)
+                                              for a, (f, c) in enumerate(zip(first, counts)))]
+                             for axis in range(dims) for step in (-1, 1)]
+                    hidden = torch.addmm(hidden + w1[:, 9 + 2 * dims:], w1[:, 9:9 + 2 * dims],
+                                         torch.stack(faces).reshape(2 * dims, -1))
                 hidden = hidden_round(hidden.relu())
-                out[:, di + 2 * r0::2, dj::2][:, :rows] = torch.addmm(b2[:, None], w2, hidden).reshape(2, rows, cols)
+                at = (slice(None), *(_every_other(f, c) for f, c in zip(first, counts)))
+                out[at] = torch.addmm(b2[:, None], w2, hidden).reshape(2, *counts)
     return out
 
 
 def context_features(current: torch.Tensor, parent: torch.Tensor | None,
                      checker_pass: int | None = None) -> torch.Tensor:
-    """:func:`context_blocks` as one (context_inputs(dims), n) matrix, zero blocks included."""
-    n, hood, neighbours = context_blocks(current, parent, checker_pass)
-    zeros = current.new_zeros
-    return torch.cat([zeros(9, n) if hood is None else hood,
-                      zeros(context_inputs(current.dim()) - 9, n) if neighbours is None else neighbours])
+    """The context network's inputs, gathered position by position: a (context_inputs(dims), n) matrix for every
+    position of a level (row-major), or for one checkerboard pass's (0: anchors, 1: the rest). The definition
+    that the sliced evaluation (:func:`_subgrid_context`) is tested against.
+
+    Rows: the 3x3 (spatial) neighbourhood of the co-located parent sample (zero outside it, and on the coarsest
+    level; an axis the parent does not halve is co-located one to one); the face neighbours along each axis
+    ((previous, next frame,) N, S, W, E) and a flag, both only on the checkerboard's second pass (odd index
+    sums), where those neighbours are anchors, zero on the first. ``current`` may hold the whole level: anchors
+    never see it, and second-pass positions only read anchors, exactly as in the decoder.
+    """
+    hood_at, faces_at, second = _gather_indices(tuple(current.shape), None if parent is None else tuple(parent.shape))
+    second = second.to(current.dtype)
+    hood = current.new_zeros(9, len(second)) if parent is None else F.pad(parent, (1, 1, 1, 1)).reshape(-1)[hood_at]
+    faces = F.pad(current, (1, 1) * current.dim()).reshape(-1)[faces_at] * second
+    features = torch.cat([hood, faces, second[None]])
+    return features if checker_pass is None else features[:, _pass_positions(tuple(current.shape), checker_pass)]
 
 
 def _round_hidden(hidden: torch.Tensor) -> torch.Tensor:
@@ -342,10 +329,11 @@ class GridModel(nn.Module):
         image = f.sum(0) + out[0]
         if self.config.refine:
             r1, b1, r2, b2 = (p.to(dtype) for p in self.refine)
-            # a sequence: frame by frame. Channels-last gives the same sums as the default layout, its backward is
-            # 2x faster, its forward 2x slower (512 px: 12 against 6 ms): training uses it, the decoder does not
+            # a sequence: frame by frame. Channels-last: backward 2x faster, forward 2x slower (512 px: 12 against
+            # 6 ms). For one frame it gives the default layout's sums, so a single image's decoder skips it; for
+            # several frames the sums can differ in the last bit, so sequences keep it (the format's reference)
             frames = torch.stack([image, out[1]], -3).reshape(-1, 2, *size[-2:])
-            if torch.is_grad_enabled():
+            if torch.is_grad_enabled() or len(frames) > 1:
                 frames = frames.contiguous(memory_format=torch.channels_last)
             hidden = torch.relu(F.conv2d(frames, r1, b1, padding=1))
             image = image + F.conv2d(hidden, r2, b2, padding=1).reshape(size)
@@ -372,18 +360,9 @@ class GridModel(nn.Module):
         """Laplace (mean, log2 scale) of every position of a level, (2, h * w), or of one checkerboard pass's,
         (2, n)."""
         w1, b1, w2, b2, bias = weights
-        if current.dim() == 2:
-            out = _subgrid_context_2d(current, parent, (0, 1) if checker_pass is None else (checker_pass,),
-                                      [w1, b1, w2, b2 + bias[level]], hidden_round).reshape(2, -1)
-            return out if checker_pass is None else out[:, _pass_positions(tuple(current.shape), checker_pass)]
-        n, hood, neighbours = context_blocks(current, parent, checker_pass)
-        hidden = b1[:, None].expand(-1, n)
-        # all-zero blocks are skipped: the exact path's sums are exact in any grouping, so nothing changes
-        for block, w in ((hood, w1[:, :9]), (neighbours, w1[:, 9:])):
-            if block is not None:
-                hidden = torch.addmm(hidden, w, block)
-        hidden = hidden_round(hidden.relu() if hood is None and neighbours is None else hidden.relu_())
-        return torch.addmm((b2 + bias[level])[:, None], w2, hidden)
+        out = _subgrid_context(current, parent, (0, 1) if checker_pass is None else (checker_pass,),
+                               [w1, b1, w2, b2 + bias[level]], hidden_round).reshape(2, -1)
+        return out if checker_pass is None else out[:, _pass_positions(tuple(current.shape), checker_pass)]
 
     def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """Code length in bits of (noisy or rounded) latents under the context model, differentiable in the
