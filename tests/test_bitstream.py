@@ -118,6 +118,7 @@ def test_version_is_the_lowest_that_knows_every_section() -> None:
     assert _stream()[4:6] == bytes([1, 1])  # images without timing: what a 1.1 writer made
     data = _stream(timing=True)
     assert data[4:6] == bytes([1, 2])
+    assert write_container(_header(), [], content_minor=3)[4:6] == bytes([1, 3])  # an architecture's frames
     assert read_container(data).payloads(Tag.TIMING) == [timing_section(IRREGULAR_MS[:2])]
 
 

@@ -10,10 +10,12 @@ sections are opaque to this module except TIMING (below). Readers reject a wrong
 major version, a bad CRC, a missing END section (truncation), a section newer than the file's minor
 version and trailing garbage, each with a clear :class:`~medinr.errors.BitstreamError`.
 
-Versions: 1.0 holds HEADER, FRAME and METADATA; 1.1 adds RESIDUAL and HASH; 1.2 adds TIMING. A writer
-stamps the lowest minor version that knows every section it wrote (1.1 at least), so a file without
-TIMING (every 2D image) is byte for byte what a 1.1 writer made, and a 1.1 reader refuses a file with
-TIMING by its version ("a newer file needs a newer medinr") rather than by an unknown tag.
+Versions: 1.0 holds HEADER, FRAME and METADATA; 1.1 adds RESIDUAL and HASH; 1.2 adds TIMING; 1.3 changes
+no section but lets FRAME payloads of the grid architectures table-code their latents (a flag inside the
+payload, :mod:`medinr.entropy.context`). A writer stamps the lowest minor version that knows every section it
+wrote and the architecture's frames (``content_minor``; 1.1 at least), so a seed file without TIMING (every 2D
+image) is byte for byte what a 1.1 writer made, and an older reader refuses a newer file by its version ("a
+newer file needs a newer medinr") rather than by an unknown tag or a garbled frame.
 
 TIMING (optional, sequences of 2 frames or more): the frame times in ms as integer microseconds
 (1 µs resolution; DICOM TriggerTime, FrameTime and NIfTI pixdim[4] in ms with up to 3 decimals
@@ -42,7 +44,7 @@ from medinr.varint import read_svarint, read_uvarint, write_svarint, write_uvari
 
 MAGIC = b"MINR"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 2  # 1.1 adds the RESIDUAL and HASH sections, 1.2 the TIMING section
+FORMAT_MINOR = 3  # 1.1 adds the RESIDUAL and HASH sections, 1.2 the TIMING section, 1.3 table-coded grid latents
 #: Hard caps so that a forged header can never make a decoder allocate without bound.
 MAX_SIDE = 65535
 MAX_FRAMES = 4096
@@ -186,10 +188,10 @@ class Container:
         return [payload for t, payload in self.sections if t == tag]
 
 
-def write_container(header: Header, sections: list[tuple[Tag, bytes]]) -> bytes:
+def write_container(header: Header, sections: list[tuple[Tag, bytes]], content_minor: int = 0) -> bytes:
     """Serialise a header and sections into a complete ``.minr`` byte string (stamped with the lowest minor
-    version that knows every section in it)."""
-    minor = max([_BASE_MINOR, *(SECTION_MINOR.get(tag, 0) for tag, _ in sections)])
+    version that knows every section in it and, ``content_minor``, the architecture's frame payloads)."""
+    minor = max([_BASE_MINOR, content_minor, *(SECTION_MINOR.get(tag, 0) for tag, _ in sections)])
     out = bytearray(MAGIC + bytes([FORMAT_MAJOR, minor]))
     for tag, payload in [(Tag.HEADER, header.to_bytes()), *sections, (Tag.END, b"")]:
         chunk = bytes([int(tag)]) + write_uvarint(len(payload)) + payload

@@ -218,7 +218,8 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
                                                        label)
         sections.append((Tag.FRAME, payload))
         notes += frame_notes
-    data = write_container(_header_for(image, norm, modality, cfg.arch, config.to_bytes(), init), sections)
+    data = write_container(_header_for(image, norm, modality, cfg.arch, config.to_bytes(), init), sections,
+                           arch_codec.format_minor)
     if bpp is not None:
         actual = 8 * len(data) / image.num_pixels
         if abs(actual - bpp) > 0.05 * bpp:
@@ -240,7 +241,7 @@ def _encode_near_lossless(image: MedicalImage, frames: np.ndarray, norm: Normali
     for note in chosen.notes:
         warnings.warn(note, RateWarning, stacklevel=3)
     header = _header_for(image, norm, modality, cfg.arch, chosen.config.to_bytes(), chosen.init)
-    return write_container(header, extra + chosen.sections)
+    return write_container(header, extra + chosen.sections, arch_codec.format_minor)
 
 
 def decode(data: bytes, init_file: str | os.PathLike[str] | None = None) -> MedicalImage:

@@ -1,12 +1,15 @@
-"""Regenerate the golden streams: ``python tests/golden/make_golden.py`` (only when a format change is meant).
+"""Regenerate golden streams: ``python tests/golden/make_golden.py NAME...`` (only when a format change is meant).
 
 Each case is a small crop of a shipped sample image, encoded once; the stream and its decoded stored values are
 kept, so the decoder of every later version must turn the same bytes into the same pixels (CompressAI-style
-golden files). Encoders may change; the meaning of a stream may not.
+golden files). Encoders may change; the meaning of a stream may not. ``grid-cxr-1bpp`` is a format 1.2 stream
+(per-symbol latent coding) and stays one; ``grid-cxr-tables`` is 1.3 (table-coded latents: its 256 px crop has
+passes large enough).
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -26,6 +29,8 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
                      {"arch": "seed", "preset": "fast", "psnr": 30.0, "fit_steps": 60}),
     "nearlossless-mr": ("mr_head_12bit_2frames.dcm", (slice(16, 48), slice(16, 48)),
                         {"max_error": 2}),
+    "grid-cxr-tables": ("cxr_nih_00000001_000_crop256.png", (slice(0, 256), slice(0, 256)),
+                        {"arch": "grid", "preset": "fast", "bpp": 0.5, "grid_steps": 20}),
 }
 
 
@@ -35,8 +40,9 @@ def source(name: str) -> np.ndarray:
     return np.ascontiguousarray(read(SAMPLES / file).frame_stack()[0][crop])
 
 
-def main() -> None:
-    for name, (_, _, options) in CASES.items():
+def main(names: list[str]) -> None:
+    for name in names:
+        options = CASES[name][2]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = codec.encode(source(name), modality="generic", **options)
@@ -46,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -46,3 +46,9 @@ def test_golden_stream_with_one_flipped_bit_is_rejected(name: str) -> None:
     data[len(data) // 2] ^= 0x10
     with pytest.raises(BitstreamError):
         codec.decode(bytes(data))
+
+
+def test_grid_goldens_cover_both_latent_codings() -> None:
+    """One grid stream per latent coding: per-symbol (format 1.2 and before) and table-coded (1.3, flag set)."""
+    assert (HERE / "grid-cxr-1bpp.minr").read_bytes()[5] < 3
+    assert (HERE / "grid-cxr-tables.minr").read_bytes()[5] == 3

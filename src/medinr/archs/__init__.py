@@ -49,6 +49,8 @@ class ArchCodec(ABC):
     #: True: they get the whole (N, H, W) stack at once and ``shape`` is (N, H, W) (one FRAME section),
     #: for architectures that model time or depth jointly (video).
     joint_frames: bool = False
+    #: lowest container minor version (:mod:`medinr.bitstream`) whose readers decode this codec's frame payloads
+    format_minor: int = 0
 
     @abstractmethod
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,

@@ -64,6 +64,9 @@ MIN_STEPS = 20
 MAX_STEP_FACTOR = 1.5
 #: latent requantisation factors 2**(c / COARSEN_STEPS), c = 0..MAX_COARSEN (bpp rate control's coarse knob)
 COARSEN_STEPS, MAX_COARSEN = 16, 48
+#: flag bit of the coarsening byte: the latents use table coding (:mod:`medinr.entropy.context`, format 1.3;
+#: 1.2 streams have it clear)
+TABLE_CODED = 0x80
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
 GAIN_SLOPES = (0.5, 0.75, 1.0, 1.25)
 #: typical rate of the trained context model relative to the start pyramid's zeroth-order entropy
@@ -88,8 +91,9 @@ def latent_scale(coarsen: int) -> float:
 
 
 def _assemble(network: bytes, coarsen: int, latents: bytes) -> bytes:
-    """Frame payload: network (step bytes, length, deltas) | coarsening byte | latents."""
-    return network + bytes([coarsen]) + latents
+    """Frame payload: network (step bytes, length, deltas) | coarsening byte (with the TABLE_CODED flag) |
+    latents."""
+    return network + bytes([coarsen | TABLE_CODED]) + latents
 
 
 def _groups(params: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -124,11 +128,12 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
     symbols = decode_tensors(payload[pos:pos + net_len], [p.numel() for p in init.params])
     model = _model_from(config, dequantize(symbols, _groups(list(init.params)), idx))
     pos += net_len
-    if pos >= len(payload) or payload[pos] > MAX_COARSEN:
+    if pos >= len(payload) or payload[pos] & ~TABLE_CODED > MAX_COARSEN:
         raise BitstreamError("truncated or corrupted grid frame payload (latent coarsening)")
     with torch.no_grad():
-        model.gain.mul_(latent_scale(payload[pos]))
-    levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_predictor())
+        model.gain.mul_(latent_scale(payload[pos] & ~TABLE_CODED))
+    levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_predictor(),
+                           tables=bool(payload[pos] & TABLE_CODED))
     synthesis = _synthesize_decoded(model, levels, shape)
     return norm.inverse(synthesis if base is None else synthesis + base, dtype)
 
@@ -440,6 +445,7 @@ def param_count(config: GridConfig) -> int:
 
 class GridCodec(ArchCodec):
     name = "grid"
+    format_minor = 3  # table-coded latents
     #: axes of the latent grids (``grid-video``: 3, (t, y, x)); a stream's config must have these
     dims = 2
     #: the architecture whose inits this codec uses (grid's, for every grid variant)

@@ -252,6 +252,7 @@ class _SequenceEncoder:
 class MotionCompensatedCodec(ArchCodec):
     name = "grid-mc"
     joint_frames = True
+    format_minor = 3  # its frames are grid payloads (table-coded latents)
 
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
              frame_budget: float | None, modality: str = "generic") -> GridConfig:
