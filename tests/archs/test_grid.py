@@ -8,6 +8,7 @@ import torch
 
 import medinr
 from medinr.archs import get_arch
+from medinr.archs import grid as grid_arch
 from medinr.archs.grid import STEER_RANGE, _FrameFit, noisy_steps
 from click.testing import CliRunner
 
@@ -19,7 +20,7 @@ from medinr.entropy.context import decode_levels, encode_levels
 from medinr.errors import BitstreamError
 from medinr.meta.inits import load_init
 from medinr.metrics import psnr
-from medinr.models.grid import GridConfig, GridModel
+from medinr.models.grid import GridConfig, GridModel, upsample
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 
@@ -183,10 +184,35 @@ def test_calibrated_latent_budget_leaves_room_for_the_coded_network(crop) -> Non
     budget = crop.size * 2.0 / 8  # bytes
     fit.start(target, 8 * budget)
     fit.train(target, 8 * budget, None)
-    curvature = fit.curvature()
+    curvature = fit.curvature(fit._network_log2_step())
     low, high = fit.calibrate(budget, curvature), fit.calibrate(budget + 100, curvature)
     ratio = (high - low) / 800  # training-rate bits per real latent bit
     assert 0.7 < ratio < 1.3
     overhead = budget - low / (8 * ratio)  # the coded network, its step bytes and the coarsening byte
     head, _ = fit.network(fit._network_log2_step(), curvature)
     assert overhead == pytest.approx(len(head) + 1, abs=0.5)
+
+
+def test_units_that_are_off_everywhere_keep_a_step_that_leaves_them_off(crop, monkeypatch) -> None:
+    """Hidden units off at every pixel look flat to a small probe; probed again at their implied step, they get one
+    that keeps them off in the decoder's network (a single probe's step switches them back on)."""
+    fit = _small_fit(crop, grid_steps=10)
+    target = RateTarget("bpp", 2.0)
+    fit.start(target, crop.size * 2.0)
+    fit.train(target, crop.size * 2.0, None)
+    with torch.no_grad():
+        fit.model.biases[1].fill_(-3.0)  # every second-layer unit off, with an output weight that would show it
+        fit.model.weights[2].fill_(0.2)
+    latents = [torch.from_numpy(z.astype(np.float32)) for z in fit.integer_latents()]
+
+    def units_on_in_the_decoder() -> int:
+        log2_factor = fit._network_log2_step()
+        _, model = fit.network(log2_factor, fit.curvature(log2_factor))
+        with torch.no_grad():
+            f = upsample(latents, crop.shape, model.config.upsampling) * model.gain[:, None, None]
+            first = torch.relu(model.weights[0] @ f.reshape(len(latents), -1) + model.biases[0][:, None])
+            return int(((model.weights[1] @ first + model.biases[1][:, None]) > 0).sum())
+
+    assert units_on_in_the_decoder() == 0
+    monkeypatch.setattr(grid_arch, "PROBE_ROUNDS", 0)
+    assert units_on_in_the_decoder() > 0
