@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from medinr import codec
 from medinr.errors import BitstreamError
@@ -52,3 +53,16 @@ def test_grid_goldens_cover_both_latent_codings() -> None:
     """One grid stream per latent coding: per-symbol (format 1.2 and before) and table-coded (1.3, flag set)."""
     assert (HERE / "grid-cxr-1bpp.minr").read_bytes()[5] < 3
     assert (HERE / "grid-cxr-tables.minr").read_bytes()[5] == 3
+
+
+def test_table_coded_golden_decodes_identically_on_one_and_two_threads() -> None:
+    data = (HERE / "grid-cxr-tables.minr").read_bytes()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = codec.decode(data).pixels
+        torch.set_num_threads(2)
+        two = codec.decode(data).pixels
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
