@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 
 import medinr
 from medinr.bitstream import Tag, read_container, write_container
@@ -82,16 +81,8 @@ def test_report_metrics_come_from_the_real_decoder(cxr_crop) -> None:
     assert result.metrics["bpp"] == 8 * len(result.data) / cxr_crop.size
 
 
-def test_decode_is_identical_on_one_and_two_threads(cxr_crop) -> None:
-    data = medinr.encode(cxr_crop, **QUICK)
-    previous = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = medinr.decode(data).pixels
-        torch.set_num_threads(2)
-        two = medinr.decode(data).pixels
-    finally:
-        torch.set_num_threads(previous)
+def test_decode_is_identical_on_one_and_two_threads(cxr_crop, decode_on_one_and_two_threads) -> None:
+    one, two = decode_on_one_and_two_threads(medinr.encode(cxr_crop, **QUICK))
     np.testing.assert_array_equal(one, two)
 
 

@@ -100,15 +100,8 @@ def test_constant_level_round_trips():
     np.testing.assert_array_equal(decoded[0], levels[0])
 
 
-def test_decode_identical_on_one_and_two_threads(encoded):
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = medinr.decode(encoded).pixels
-        torch.set_num_threads(2)
-        two = medinr.decode(encoded).pixels
-    finally:
-        torch.set_num_threads(before)
+def test_decode_identical_on_one_and_two_threads(encoded, decode_on_one_and_two_threads):
+    one, two = decode_on_one_and_two_threads(encoded)
     np.testing.assert_array_equal(one, two)
 
 

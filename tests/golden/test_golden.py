@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from medinr import codec
 from medinr.errors import BitstreamError
@@ -55,14 +54,6 @@ def test_grid_goldens_cover_both_latent_codings() -> None:
     assert (HERE / "grid-cxr-tables.minr").read_bytes()[5] == 3
 
 
-def test_table_coded_golden_decodes_identically_on_one_and_two_threads() -> None:
-    data = (HERE / "grid-cxr-tables.minr").read_bytes()
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = codec.decode(data).pixels
-        torch.set_num_threads(2)
-        two = codec.decode(data).pixels
-    finally:
-        torch.set_num_threads(before)
+def test_table_coded_golden_decodes_identically_on_one_and_two_threads(decode_on_one_and_two_threads) -> None:
+    one, two = decode_on_one_and_two_threads((HERE / "grid-cxr-tables.minr").read_bytes())
     np.testing.assert_array_equal(one, two)
