@@ -1,9 +1,9 @@
-"""Checkerboard context coding of integer latent grids with per-symbol Laplace (mean, scale).
+"""Checkerboard context coding of integer latent grids with a Laplace (mean, scale) per symbol.
 
 Levels are coded coarsest first. Each level takes two passes (He et al. 2021, "checkerboard context"):
 the anchors ((i + j) even) are predicted from the coarser level only, the others also from their four
-anchor neighbours, so a whole pass is one vectorised model evaluation and one vectorised call of
-constriction's range coder, on encode and decode alike.
+anchor neighbours, so a whole pass is one vectorised model evaluation and vectorised calls of constriction's
+range coder (one per pass, or one per table for table coding, below), on encode and decode alike.
 
 Determinism: a single differing probability corrupts the rest of the stream, so the predictor hands
 over means already on a ``1 / 2**MEAN_FRAC`` grid and integer log-scale indices (scale =

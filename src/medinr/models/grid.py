@@ -52,8 +52,8 @@ TIME_LEVELS = 1
 _W_FRAC, _W_MAX, _H_FRAC, _H_MAX = 16, 2.0**7, 8, 2.0**12
 #: pixels per block of the synthesis MLP (its activations, 16 x 64k float32 = 4 MiB, stay in cache)
 MLP_CHUNK = 65536
-#: positions per block of the exact 2D context predictor (8 x 16k float64 activations = 1 MiB; at 512 px,
-#: 2k-position blocks ran 3x slower, 8k-32k alike)
+#: positions per block of the sliced context evaluation (:func:`_subgrid_context`; the exact predictor's 8 x 16k
+#: float64 activations = 1 MiB; at 512 px, 2k-position blocks ran 3x slower, 8k-32k alike)
 CONTEXT_CHUNK = 16384
 
 
