@@ -209,3 +209,27 @@ def test_units_that_are_off_everywhere_keep_a_step_that_leaves_them_off(crop, mo
     assert units_on_in_the_decoder() == 0
     monkeypatch.setattr(grid_arch, "PROBE_ROUNDS", 0)
     assert units_on_in_the_decoder() > 0
+
+
+def test_coarsened_latents_are_requantised_in_closed_loop(crop) -> None:
+    """Latents requantised 4x coarser: the finest level takes up the error the coarser levels' requantisation left,
+    so the decoder's reconstruction errs about as the finest step alone would, less than with every level divided
+    alone (open loop); without coarsening the latents are plainly rounded."""
+    fit = _small_fit(crop)
+    fit.start(RateTarget("bpp", 3.0), crop.size * 3.0)
+    coarsen = 2 * grid_arch.COARSEN_STEPS
+    scale = grid_arch.latent_scale(coarsen)
+    decoder = grid_arch._model_from(fit.config, list(fit.model.parameters()))
+    with torch.no_grad():
+        decoder.gain.mul_(scale)
+
+    def error(levels: list[np.ndarray]) -> float:
+        with torch.no_grad():
+            rec = decoder.synthesize([torch.from_numpy(z.astype(np.float32)) for z in levels], crop.shape)
+        return float((rec - fit.target).pow(2).mean())
+
+    open_loop = [torch.round(z.detach() / scale).numpy() for z in fit.latents]
+    closed, plain = error(fit.integer_latents(coarsen=coarsen)), error(open_loop)
+    finest_step_error = float(fit.model.gain[0] * scale) ** 2 / 12  # uniform rounding error of the finest level
+    assert closed < 1.1 * finest_step_error < plain / 1.4
+    assert fit.integer_latents()[0].tolist() == torch.round(fit.latents[0].detach()).long().tolist()

@@ -343,13 +343,29 @@ class _FrameFit:
                        self.lam_start * STEER_RANGE)
 
     def integer_latents(self, deadzone: float = 0.0, coarsen: int = 0) -> list[np.ndarray]:
-        """Latents rounded to integers, magnitudes below ``0.5 + deadzone`` going to zero (RDO-style), after
-        dividing by the coarsening factor ``latent_scale(coarsen)``."""
-        out = []
-        for z in self.latents:
-            z = z.detach() / latent_scale(coarsen)
-            q = torch.sign(z) * torch.floor((z.abs() + 0.5 - deadzone).clamp_min(0))
-            out.append(q.clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT).numpy().astype(np.int64))
+        """Latents rounded to integers, magnitudes below ``0.5 + deadzone`` going to zero (RDO-style).
+
+        Coarsened (``latent_scale(coarsen)`` times larger steps) in closed loop, coarse to fine as the start's
+        pyramid: each level also takes the error that the coarser levels' requantisation left, pooled to its
+        grid, so the finest level corrects most of what is lost above it. Measured on a 12-bit cxr proxy (256 px,
+        4 bpp target, where training overshot and the latents were coarsened by 7-10 sixteenths of an octave):
+        45.9 -> 47.9 dB (cxr init) and 45.8 -> 47.2 dB (random init) against dividing each level alone."""
+        scale = latent_scale(coarsen)
+        gains = self.model.gain.detach()
+        pool = F.adaptive_avg_pool3d if len(self.shape) == 3 else F.adaptive_avg_pool2d
+        error = torch.zeros(self.shape)  # what the requantised coarser levels miss, in normalised intensity
+        out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(self.latents)
+        for s in reversed(range(len(self.latents))):
+            z = self.latents[s].detach()
+            if coarsen:
+                z = z + pool(error[None, None], self.shapes[s])[0, 0] / gains[s]
+            z = z / scale
+            q = (torch.sign(z) * torch.floor((z.abs() + 0.5 - deadzone).clamp_min(0))).clamp(-MAX_ABS_LATENT,
+                                                                                             MAX_ABS_LATENT)
+            if coarsen and s:
+                error = error + upsample([(self.latents[s].detach() - q * scale) * gains[s]], self.shape,
+                                         self.config.upsampling)[0]
+            out[s] = q.numpy().astype(np.int64)
         return out
 
     def curvature(self, log2_factor: float) -> list[np.ndarray]:
