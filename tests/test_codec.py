@@ -9,9 +9,10 @@ import pytest
 
 import medinr
 from medinr.bitstream import Tag, read_container, write_container
-from medinr.codec import RateWarning, describe, encode_report
+from medinr.codec import RateWarning, _uniform_delta_below, describe, encode_report
 from medinr.errors import BitstreamError, InitError, InputError, RateControlError
 from medinr.metrics import psnr
+from medinr.residual import residual_of
 
 QUICK = dict(preset="fast", arch="seed", fit_steps=40, fit_qat_steps=5)
 
@@ -166,3 +167,51 @@ def test_auto_architecture_codes_a_timed_series_as_one_sequence(shared_data) -> 
         untimed = medinr.encode(replace(clip, frame_times=None), preset="fast", grid_steps=4, modality="mri")
     assert describe(timed)["arch"] == "grid-video" and describe(untimed)["arch"] == "grid"
     assert medinr.decode(timed).pixels.shape == (3, 32, 32)
+
+
+@pytest.fixture(scope="module")
+def noisy_12bit_crop(shared_data) -> np.ndarray:
+    """A 48 px crop of a cxr/train image scaled to 12 bits, with Gaussian noise of 8 values (a detector's)."""
+    pixels = medinr.read(shared_data / "cxr" / "train" / "00870a9c.jpg").pixels[1000:1048, 1000:1048]
+    noise = np.random.default_rng(0).normal(0, 8, pixels.shape)
+    return np.clip(np.round(pixels * (4095 / 255) + noise), 0, 4095).astype(np.uint16)
+
+
+GRID_AT_TARGET = {"preset": "fast", "grid_steps": 20, "modality": "cxr"}
+
+
+def _grid_and_auto(pixels: np.ndarray, **target: float) -> tuple[bytes, bytes]:
+    """The same target coded with ``arch="grid"`` and with ``auto`` (which may keep the predictive coder's file)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RateWarning)
+        return (medinr.encode(pixels, arch="grid", **target, **GRID_AT_TARGET),
+                medinr.encode(pixels, **target, **GRID_AT_TARGET))
+
+
+def test_auto_keeps_the_predictive_file_where_it_beats_grid_at_a_bpp_target(noisy_12bit_crop) -> None:
+    crop = noisy_12bit_crop
+    grid, auto = _grid_and_auto(crop, bpp=4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RateWarning)
+        off = medinr.encode(crop, bpp=4.0, predictive_mode=False, **GRID_AT_TARGET)
+    assert residual_of(read_container(auto)) is not None and describe(off)["arch"] == "grid"
+    assert len(auto) <= 4.0 * crop.size / 8
+    assert psnr(crop, medinr.decode(auto).pixels) > psnr(crop, medinr.decode(grid).pixels)
+
+
+def test_auto_keeps_the_grid_file_where_the_predictive_coder_cannot_match_it(cxr_crop) -> None:
+    grid, auto = _grid_and_auto(cxr_crop, bpp=0.5)
+    assert auto == grid
+
+
+def test_auto_at_a_psnr_target_reaches_it_with_the_smaller_file(noisy_12bit_crop) -> None:
+    crop = noisy_12bit_crop
+    grid, auto = _grid_and_auto(crop, psnr=45.0)
+    assert residual_of(read_container(auto)) is not None and psnr(crop, medinr.decode(auto).pixels) >= 45.0
+    assert len(auto) <= len(grid) or psnr(crop, medinr.decode(grid).pixels) < 45.0
+
+
+def test_uniform_delta_below() -> None:
+    """The largest max error whose uniform error δ(δ + 1) / 3 is below (or at most) a mean squared error."""
+    assert [_uniform_delta_below(m) for m in (0.0, 0.5, 2 / 3, 0.7, 2.0, 2.1, 4.0)] == [None, 0, 0, 1, 1, 2, 2]
+    assert [_uniform_delta_below(m, inclusive=True) for m in (0.0, 2 / 3, 2.0)] == [0, 1, 2]

@@ -9,12 +9,13 @@ and measures the result.
 from __future__ import annotations
 
 import io
+import math
 import os
 import time
 import warnings
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,14 +23,14 @@ import torch
 
 from medinr.archs import ARCH_CODECS, ArchCodec, ProgressFn, get_arch
 from medinr.bitstream import Container, Header, Tag, read_container, read_timing, timing_section, write_container
-from medinr.config import preset_config, resolve_arch
+from medinr.config import NEAR_LOSSLESS_ARCH, preset_config, resolve_arch
 from medinr.errors import BitstreamError, InputError, MedinrError, RateControlError
 from medinr.io.common import make_image
 from medinr.io.image import MedicalImage
 from medinr.meta.inits import FileInitCodec, Init, check_digest, read_init_file
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
-from medinr.residual import decode_near_lossless, residual_of
+from medinr.residual import MAX_ERROR_LIMIT, decode_near_lossless, residual_of
 
 MODALITIES = ("auto", "cxr", "mri", "cine", "ct", "generic")
 
@@ -171,6 +172,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
         cfg.arch = user_init.arch
     time_series = image.pixels.ndim == 3 and len(image.pixels) >= 2 and (image.frame_times is not None
                                                                           or modality == "cine")
+    auto = cfg.arch == "auto"
     cfg.arch = resolve_arch(cfg.arch, modality, max_error is not None, time_series)
     try:
         arch_codec = get_arch(cfg.arch)
@@ -220,6 +222,9 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
         notes += frame_notes
     data = write_container(_header_for(image, norm, modality, cfg.arch, config.to_bytes(), init), sections,
                            arch_codec.format_minor)
+    if auto and cfg.predictive_mode and target.mode != "quality" and not time_series and frames.dtype.kind in "iu":
+        predictive = _predictive_if_better(image, frames, norm, modality, cfg, extra, target, data)
+        data, notes = (data, notes) if predictive is None else (predictive, [])
     if bpp is not None:
         actual = 8 * len(data) / image.num_pixels
         if abs(actual - bpp) > 0.05 * bpp:
@@ -233,15 +238,74 @@ def _encode_near_lossless(image: MedicalImage, frames: np.ndarray, norm: Normali
                           arch_codec: ArchCodec, cfg: Any, extra: list[tuple[Tag, bytes]], target: RateTarget,
                           max_error: int, inr_bpps: Sequence[float], progress: ProgressFn | None) -> bytes:
     """The ``max_error`` path of :func:`encode`: the file's quality is fixed, so no rate target applies."""
-    from medinr.residual import encode_near_lossless
-
     if target.mode != "quality":
         raise RateControlError("a max error fixes the quality: give no bpp or PSNR target with it")
-    chosen = encode_near_lossless(frames, norm, max_error, modality, arch_codec, cfg, inr_bpps, progress)
-    for note in chosen.notes:
+    data, _, notes = _near_lossless_file(image, frames, norm, modality, arch_codec, cfg, extra, max_error, inr_bpps,
+                                         progress)
+    for note in notes:
         warnings.warn(note, RateWarning, stacklevel=3)
+    return data
+
+
+def _near_lossless_file(image: MedicalImage, frames: np.ndarray, norm: Normalisation, modality: str,
+                        arch_codec: ArchCodec, cfg: Any, extra: list[tuple[Tag, bytes]], max_error: int,
+                        inr_bpps: Sequence[float] = (), progress: ProgressFn | None = None
+                        ) -> tuple[bytes, float, list[str]]:
+    """A near-lossless file, its mean squared error (stored units) and the coder's notes."""
+    from medinr.residual import encode_near_lossless
+
+    chosen = encode_near_lossless(frames, norm, max_error, modality, arch_codec, cfg, inr_bpps, progress)
     header = _header_for(image, norm, modality, cfg.arch, chosen.config.to_bytes(), chosen.init)
-    return write_container(header, extra + chosen.sections, arch_codec.format_minor)
+    return write_container(header, extra + chosen.sections, arch_codec.format_minor), chosen.mse, chosen.notes
+
+
+def _predictive_if_better(image: MedicalImage, frames: np.ndarray, norm: Normalisation, modality: str, cfg: Any,
+                          extra: list[tuple[Tag, bytes]], target: RateTarget, data: bytes) -> bytes | None:
+    """The file of the near-lossless mode's predictive coder (no INR) at the target when it beats ``data``: for a
+    bpp target the smaller error within the budget, for a PSNR target the smaller file reaching it; else None.
+
+    Its step is an integer max error δ, whose error is about that of a uniform quantiser, δ(δ + 1) / 3: the first
+    δ tried is the largest whose error would beat ``data``'s (or reach the PSNR), and only when that fits the
+    budget is a finer δ searched (high-rate estimate, then bisection), so a losing mode costs one coding pass."""
+    nl_cfg = replace(cfg, arch=NEAR_LOSSLESS_ARCH)
+    nl_codec = get_arch(NEAR_LOSSLESS_ARCH)
+    files: dict[int, tuple[bytes, float]] = {}
+
+    def coded(delta: int) -> tuple[bytes, float]:
+        if delta not in files:
+            files[delta] = _near_lossless_file(image, frames, norm, modality, nl_codec, nl_cfg, extra, delta)[:2]
+        return files[delta]
+
+    rival_mse = float(np.mean(np.square(decode(data).frame_stack() - frames.astype(np.float64))))
+    if target.mode == "psnr":
+        peak = float(frames.max()) - float(frames.min()) or 1.0
+        goal = peak**2 * 10 ** (-(target.value or 0.0) / 10)
+        delta = _uniform_delta_below(goal, inclusive=True)
+        if delta is None or coded(delta)[1] > goal:
+            return None
+        if coded(delta + 1)[1] <= goal:  # the uniform estimate is conservative: one coarser step often still reaches
+            delta += 1
+        return coded(delta)[0] if rival_mse > goal or len(coded(delta)[0]) < len(data) else None
+    budget = (target.value or 0.0) * image.num_pixels / 8
+    delta = _uniform_delta_below(rival_mse)
+    if delta is None or len(coded(delta)[0]) > budget:
+        return None
+    # smallest δ within the budget: each halving of the step costs at most about one bit per pixel
+    spare_bits = 8 * (budget - len(coded(delta)[0])) / image.num_pixels
+    fits, low = delta, max(0, int(((2 * delta + 1) * 2.0**-spare_bits - 1) / 2))
+    while low < fits:
+        mid = (low + fits) // 2
+        low, fits = (low, mid) if len(coded(mid)[0]) <= budget else (mid + 1, fits)
+    best, mse = coded(fits)
+    return best if mse < rival_mse else None
+
+
+def _uniform_delta_below(mse: float, inclusive: bool = False) -> int | None:
+    """The largest max error δ whose uniform-quantiser error δ(δ + 1) / 3 is below ``mse`` (or at most it)."""
+    delta = int(math.sqrt(3 * mse + 0.25) - 0.5) + 1
+    while delta >= 0 and (delta * (delta + 1) / 3 > mse or (not inclusive and delta * (delta + 1) / 3 == mse)):
+        delta -= 1
+    return min(delta, MAX_ERROR_LIMIT) if delta >= 0 else None
 
 
 def decode(data: bytes, init_file: str | os.PathLike[str] | None = None) -> MedicalImage:

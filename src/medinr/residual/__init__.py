@@ -119,11 +119,14 @@ def _bounds(norm: Normalisation, dtype: np.dtype) -> tuple[int, int]:
 
 
 def _code(pixels: np.ndarray, prediction: np.ndarray | None, delta: int, value_range: tuple[int, int],
-          dtype: np.dtype) -> Residual:
-    """The RESIDUAL section of an int64 stack given an optional prediction (int64, same shape)."""
+          dtype: np.dtype) -> tuple[Residual, float]:
+    """The RESIDUAL section of an int64 stack given an optional prediction (int64, same shape), and the decoded
+    stack's sum of squared errors."""
     lo, hi = value_range
     body, start, recon = encode_stack(pixels, delta, lo, hi, prediction)
-    return Residual(delta, prediction is not None, pixels.shape, start, _digest(np.clip(recon, lo, hi), dtype), body)
+    decoded = np.clip(recon, lo, hi)
+    return (Residual(delta, prediction is not None, pixels.shape, start, _digest(decoded, dtype), body),
+            float(np.square(decoded - pixels, dtype=np.float64).sum()))
 
 
 def _digest(decoded: np.ndarray, dtype: np.dtype) -> bytes:
@@ -140,6 +143,8 @@ class NearLossless:
     notes: list[str]
     #: bytes of prediction + residual per candidate tried ("none", "inr@0.1bpp", ...)
     sizes: dict[str, int]
+    #: mean squared error of the decoded stack, in stored units (the encoder's mode decision compares it)
+    mse: float
 
 
 def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int, modality: str,
@@ -157,8 +162,8 @@ def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int
     pixels = frames.astype(np.int64)
     _, height, width = frames.shape
     base_config = arch_codec.plan(height, width, cfg, RateTarget("quality"), None, modality)
-    residual = _code(pixels, None, max_error, value_range, dtype)
-    best = (len(residual.body), base_config, arch_codec.default_init(base_config, modality), [], residual)
+    residual, sse = _code(pixels, None, max_error, value_range, dtype)
+    best = (len(residual.body), base_config, arch_codec.default_init(base_config, modality), [], residual, sse)
     sizes = {"none": best[0]}
     notes: list[str] = []
     bpps = tuple(inr_bpps)
@@ -178,16 +183,16 @@ def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int
             payloads.append(arch_codec.encode_frame(frame, norm, config, init, cfg, target, budget, progress,
                                                     label)[0])
         prediction = np.stack([predict(p, config, init, norm, (height, width)) for p in payloads])
-        residual = _code(pixels, prediction, max_error, value_range, dtype)
+        residual, sse = _code(pixels, prediction, max_error, value_range, dtype)
         size = len(residual.body) + sum(len(p) for p in payloads)
         sizes[f"inr@{bpp:g}bpp"] = size
         if size < best[0] or (require_inr and not best[3]):
-            best = (size, config, init, payloads, residual)
-    _, config, init, payloads, residual = best
+            best = (size, config, init, payloads, residual, sse)
+    _, config, init, payloads, residual, sse = best
     if require_inr and not payloads:
         raise InputError("an INR was required but none could be fitted (no bit-exact predictor or no INR rate)")
     sections = [(Tag.FRAME, p) for p in payloads] + [(Tag.RESIDUAL, residual.to_bytes())]
-    return NearLossless(config, init, sections, notes, sizes)
+    return NearLossless(config, init, sections, notes, sizes, sse / pixels.size)
 
 
 def residual_of(container: Container) -> Residual | None:
