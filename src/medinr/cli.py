@@ -417,6 +417,8 @@ def _print_bench_table(document: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from medinr.bench.bdrate import WINDOW_LABEL
+
     console = Console()
     for dataset, entry in document["datasets"].items():
         # sequences add video units: Mbps at the frame rate, temporal flicker, time per frame
@@ -445,8 +447,11 @@ def _print_bench_table(document: dict[str, Any]) -> None:
         for name, s in bd["per_codec"].items():
             stats = s["bd_rate_percent"]
             value = "n/a" if stats["mean"] is None else f"{stats['mean']:+.1f} % (median {stats['median']:+.1f} %)"
+            window = s.get("bd_rate_window_percent") or {"mean": None, "count": 0}
+            inside = "n/a" if window["mean"] is None else f"{window['mean']:+.1f} %"
             click.echo(f"{dataset}: BD-rate of {name} vs {bd['anchor']}: {value} "
-                       f"({s['images_with_bd_rate']}/{s['images']} images)")
+                       f"({s['images_with_bd_rate']}/{s['images']} images); inside {WINDOW_LABEL}: {inside} "
+                       f"({window['count']} images)")
 
 
 if __name__ == "__main__":

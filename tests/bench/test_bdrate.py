@@ -75,3 +75,16 @@ def test_real_codec_curves(shared_data) -> None:
     # swapping anchor and test inverts the average log-rate ratio over the same PSNR interval
     assert (1 + forward.value / 100) * (1 + backward.value / 100) == pytest.approx(1.0, rel=1e-9)
     assert bd_psnr(j2k, jpeg).value == pytest.approx(-bd_psnr(jpeg, j2k).value, abs=1e-9)
+
+
+def test_windowed_bd_rate_integrates_only_inside_the_window() -> None:
+    """A test curve 10 % above the anchor below 40 dB and 40 % above it from 40 dB: the whole overlap averages the
+    two, a window below 40 dB sees 10 % only, one above sees 40 % only; a window off the curves gives a reason."""
+    anchor = [(0.25, 30.0), (0.5, 34.0), (1.0, 38.0), (1.5, 40.0), (2.0, 42.0), (4.0, 48.0), (8.0, 54.0)]
+    test = [(r * (1.1 if d < 40 else 1.4), d) for r, d in anchor]
+    whole, low, high = bd_rate(anchor, test), bd_rate(anchor, test, (30.0, 38.0)), bd_rate(anchor, test, (42.0, 54.0))
+    assert low.value == pytest.approx(10.0, abs=0.5) and high.value == pytest.approx(40.0, abs=0.5)
+    assert low.value < whole.value < high.value
+    assert low.overlap == (30.0, 38.0) and high.overlap == (42.0, 54.0)
+    off = bd_rate(anchor, test, (55.0, 60.0))
+    assert off.value is None and "inside 55-60 dB" in off.reason

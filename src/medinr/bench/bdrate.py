@@ -4,6 +4,10 @@ Curves are lists of ``(bpp, psnr)`` points. Before the delta each curve is clean
 recorded in the result: points with a non-finite or non-positive value (lossless points have infinite
 PSNR) are dropped, points are sorted by rate, and a point whose PSNR does not rise above the last kept
 point is dropped, because the interpolation needs PSNR strictly increasing with rate.
+
+A BD-rate can be limited to a PSNR window (the issues' targets are "over the range where JPEG 2000 gives
+35-50 dB"): both curves are cut at the window's edges inside their overlap, with end points interpolated
+linearly in log rate, and the delta integrates over that interval only.
 """
 
 from __future__ import annotations
@@ -59,11 +63,34 @@ def axis_name(metric: str) -> str:
     return "PSNR" if metric == "bd-rate" else "bpp"
 
 
-def _bd(metric: str, anchor: Curve, test: Curve) -> BDResult:
+#: PSNR window (dB) of the bench's windowed BD-rate: the issues' targets are "over the range where JPEG 2000 gives
+#: 35-50 dB"
+BD_WINDOW_DB = (35.0, 50.0)
+WINDOW_LABEL = f"{BD_WINDOW_DB[0]:g}-{BD_WINDOW_DB[1]:g} dB"
+#: a windowed BD-rate needs at least this much PSNR overlap inside the window, in dB
+MIN_WINDOW_OVERLAP_DB = 1.0
+
+
+def _cut(rates: np.ndarray, psnrs: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """The curve between PSNRs ``lo`` and ``hi`` (inside its span), end points interpolated in log rate."""
+    inside = (psnrs > lo) & (psnrs < hi)
+    edges = np.exp(np.interp([lo, hi], psnrs, np.log(rates)))
+    return (np.concatenate([[edges[0]], rates[inside], [edges[1]]]),
+            np.concatenate([[lo], psnrs[inside], [hi]]))
+
+
+def _bd(metric: str, anchor: Curve, test: Curve, window: tuple[float, float] | None = None) -> BDResult:
     import bjontegaard
 
     ra, da, notes_a = clean_curve(anchor, "anchor")
     rt, dt, notes_t = clean_curve(test, "test")
+    if window is not None and min(len(ra), len(rt)) >= 2:
+        lo, hi = max(da.min(), dt.min(), window[0]), min(da.max(), dt.max(), window[1])
+        if hi - lo < MIN_WINDOW_OVERLAP_DB:
+            return BDResult(metric, None, "%", None, (0, 0), tuple(notes_a + notes_t),
+                            f"less than {MIN_WINDOW_OVERLAP_DB:g} dB of the curves' PSNR overlap inside "
+                            f"{window[0]:g}-{window[1]:g} dB")
+        (ra, da), (rt, dt) = _cut(ra, da, lo, hi), _cut(rt, dt, lo, hi)
     notes = tuple(notes_a + notes_t)
     unit, axis_a, axis_t = ("%", da, dt) if metric == "bd-rate" else ("dB", ra, rt)
     if min(len(ra), len(rt)) < 2:
@@ -83,9 +110,10 @@ def _bd(metric: str, anchor: Curve, test: Curve) -> BDResult:
     return BDResult(metric, float(value), unit, (float(lo), float(hi)), inside, notes)
 
 
-def bd_rate(anchor: Curve, test: Curve) -> BDResult:
-    """Average bpp change of ``test`` against ``anchor`` at equal PSNR, in percent (negative = fewer bits)."""
-    return _bd("bd-rate", anchor, test)
+def bd_rate(anchor: Curve, test: Curve, window: tuple[float, float] | None = None) -> BDResult:
+    """Average bpp change of ``test`` against ``anchor`` at equal PSNR, in percent (negative = fewer bits), over
+    the curves' PSNR overlap, or only the part of it inside ``window`` (dB)."""
+    return _bd("bd-rate", anchor, test, window)
 
 
 def bd_psnr(anchor: Curve, test: Curve) -> BDResult:

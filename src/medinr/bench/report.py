@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from medinr.bench.bdrate import clean_curve
+from medinr.bench.bdrate import WINDOW_LABEL, clean_curve
 from medinr.bench.runner import NOT_BUILT, config_from_dict, flicker_at, load_bench_image, parse_medinr, restore_json
 from medinr.bench.schema import validate
 from medinr.errors import InputError, MedinrError
@@ -273,15 +273,17 @@ def bd_table(bd: dict[str, Any]) -> str:
         curves = s["mean_curves"] or {}
         overlap = s["per_image_overlap_psnr_db"]
         curve_overlap = curves.get("bd_rate_overlap_psnr_db")
+        window = s.get("bd_rate_window_percent") or {"mean": None, "median": None, "count": 0}
         rows.append([html.escape(name), _fmt(s["bd_rate_percent"]["mean"], "+.1f"),
                      _fmt(s["bd_rate_percent"]["median"], "+.1f"), f"{s['images_with_bd_rate']}/{s['images']}",
+                     f"{_fmt(window['mean'], '+.1f')} / {_fmt(window['median'], '+.1f')} ({window['count']})",
                      _fmt(s["bd_psnr_db"]["mean"], "+.2f"),
                      f"{overlap[0]:.1f}&ndash;{overlap[1]:.1f}" if overlap else "&ndash;",
                      _fmt(curves.get("bd_rate_percent"), "+.1f"),
                      f"{curve_overlap[0]:.1f}&ndash;{curve_overlap[1]:.1f}" if curve_overlap else
                      html.escape(curves.get("bd_rate_reason") or "") or "&ndash;"])
     return _table([f"codec vs {html.escape(bd['anchor'])}", "BD-rate mean %", "median %", "images",
-                   "BD-PSNR mean dB", "per-image overlaps (PSNR dB)", "BD-rate of mean curves %",
+                   f"inside {html.escape(WINDOW_LABEL)}: mean / median % (images)", "BD-PSNR mean dB", "per-image overlaps (PSNR dB)", "BD-rate of mean curves %",
                    "its overlap (PSNR dB)"], rows)
 
 

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from medinr.bench.baselines import BASELINES, BaselineCodec, UnsupportedInput
-from medinr.bench.bdrate import bd_psnr, bd_rate
+from medinr.bench.bdrate import BD_WINDOW_DB, bd_psnr, bd_rate
 from medinr.bench.datasets import RULE_TEXT, SEQUENCE_TEXT, BenchItem, load_item, resolve
 from medinr.errors import InputError, MedinrError, MissingDependencyError, RateControlError
 from medinr.io.image import MedicalImage
@@ -504,11 +504,13 @@ def _curve(points: list[dict[str, Any]]) -> list[tuple[float, float]]:
 
 
 def bd_summary(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> dict[str, Any]:
-    """BD-rate (%) and BD-PSNR (dB) of ``test`` against ``anchor`` with their overlap ranges and notes."""
-    rate, psnr = bd_rate(anchor, test), bd_psnr(anchor, test)
+    """BD-rate (%) and BD-PSNR (dB) of ``test`` against ``anchor`` with their overlap ranges and notes, and the
+    BD-rate inside BD_WINDOW_DB."""
+    rate, psnr, window = bd_rate(anchor, test), bd_psnr(anchor, test), bd_rate(anchor, test, BD_WINDOW_DB)
     return {"bd_rate_percent": rate.value, "bd_rate_overlap_psnr_db": rate.overlap, "bd_rate_reason": rate.reason,
             "bd_psnr_db": psnr.value, "bd_psnr_overlap_bpp": psnr.overlap, "bd_psnr_reason": psnr.reason,
-            "notes": list(rate.notes)}
+            "bd_rate_window_percent": window.value, "bd_rate_window_psnr_db": window.overlap,
+            "bd_rate_window_reason": window.reason, "notes": list(rate.notes)}
 
 
 def _image_bd(record: dict[str, Any], anchor: str) -> dict[str, Any]:
@@ -556,6 +558,7 @@ def set_bd(records: list[dict[str, Any]], names: list[str], anchor: str) -> dict
         image_bd = [r["bd_vs_anchors"][anchor][name] for r in records
                     if name in r.get("bd_vs_anchors", {}).get(anchor, {})]
         rates = [b["bd_rate_percent"] for b in image_bd if b["bd_rate_percent"] is not None]
+        window_rates = [b["bd_rate_window_percent"] for b in image_bd if b.get("bd_rate_window_percent") is not None]
         psnrs = [b["bd_psnr_db"] for b in image_bd if b["bd_psnr_db"] is not None]
         overlaps = [b["bd_rate_overlap_psnr_db"] for b in image_bd if b["bd_rate_overlap_psnr_db"]]
         both = [r for r in records if all(r["codecs"].get(n, {}).get("status") == "done" for n in (name, anchor))]
@@ -568,6 +571,7 @@ def set_bd(records: list[dict[str, Any]], names: list[str], anchor: str) -> dict
             "images": len(records), "images_with_bd_rate": len(rates),
             "bd_rate_percent": _stats(rates), "bd_psnr_db": _stats(psnrs),
             "mean_bd_rate_percent": _stats(rates)["mean"],
+            "bd_rate_window_percent": _stats(window_rates), "window_psnr_db": list(BD_WINDOW_DB),
             "per_image_overlap_psnr_db": ([min(o[0] for o in overlaps), max(o[1] for o in overlaps)]
                                           if overlaps else None),
             "mean_curves": curve_bd, "mean_curves_images": len(both),

@@ -50,6 +50,8 @@ BD = {
     "properties": {"bd_rate_percent": NUMBER_OR_NULL, "bd_rate_overlap_psnr_db": RANGE,
                    "bd_rate_reason": STRING_OR_NULL,
                    "bd_psnr_db": NUMBER_OR_NULL, "bd_psnr_overlap_bpp": RANGE, "bd_psnr_reason": STRING_OR_NULL,
+                   "bd_rate_window_percent": NUMBER_OR_NULL, "bd_rate_window_psnr_db": RANGE,
+                   "bd_rate_window_reason": STRING_OR_NULL,
                    "notes": {"type": "array", "items": {"type": "string"}}},
 }
 
@@ -67,6 +69,7 @@ SET_BD = {
                          "per_image_overlap_psnr_db", "mean_curves", "mean_curves_images"],
             "properties": {"images": {"type": "integer"}, "images_with_bd_rate": {"type": "integer"},
                            "bd_rate_percent": STATS, "bd_psnr_db": STATS, "mean_bd_rate_percent": NUMBER_OR_NULL,
+                           "bd_rate_window_percent": STATS, "window_psnr_db": RANGE,
                            "per_image_overlap_psnr_db": RANGE,
                            "mean_curves": {"type": ["object", "null"], **{k: v for k, v in BD.items() if k != "type"}},
                            "mean_curves_images": {"type": "integer"}}}},

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from medinr.bench.bdrate import WINDOW_LABEL
+
 
 def _fmt(value: Any, spec: str) -> str:
     return "n/a" if value is None or isinstance(value, str) else format(value, spec)
@@ -21,8 +23,10 @@ def _fmt(value: Any, spec: str) -> str:
 def _bd_cells(bd: dict[str, Any], name: str) -> list[str]:
     s = bd["per_codec"].get(name)
     if s is None:
-        return ["anchor", "", ""]
+        return ["anchor", "", "", ""]
+    window = s.get("bd_rate_window_percent") or {"mean": None, "count": 0}
     return [f"{_fmt(s['bd_rate_percent']['mean'], '+.1f')} ({s['images_with_bd_rate']} img)",
+            f"{_fmt(window['mean'], '+.1f')} ({window['count']} img)",
             _fmt(s["bd_psnr_db"]["mean"], "+.2f"), _fmt((s.get("mean_curves") or {}).get("bd_rate_percent"), "+.1f")]
 
 
@@ -47,7 +51,8 @@ def markdown(document: dict[str, Any], source: str) -> str:
                          "(PSNR over each image's range):")
         for bd in sets:
             suffix = f" vs {bd['anchor']}" if len(sets) > 1 else ""
-            header += [f"BD-rate % (mean over images){suffix}", f"BD-PSNR dB{suffix}", f"BD-rate % (mean curves){suffix}"]
+            header += [f"BD-rate % (mean over images){suffix}", f"BD-rate % inside {WINDOW_LABEL}{suffix}",
+                       f"BD-PSNR dB{suffix}", f"BD-rate % (mean curves){suffix}"]
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for codec in dataset["codecs"]:
             r = codec["results"]
