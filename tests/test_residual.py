@@ -118,6 +118,7 @@ def test_describe_reports_the_mode(crops) -> None:
     assert describe(medinr.encode(image, max_error=0))["mode"] == "lossless"
     info = describe(medinr.encode(image, max_error=2))
     assert info["mode"] == "near-lossless" and info["max_error"] == 2 and info["residual_bytes"] > 0
+    assert info["parameters"] == 0 and info["config"] is None  # no INR in this file
 
 
 def test_refusals(crops, shared_data) -> None:

@@ -395,7 +395,9 @@ def describe(data: bytes) -> dict[str, Any]:
         "bits_stored": h.bits_stored, "signed": h.signed, "photometric": h.photometric, "modality": h.modality,
         "value_range": [h.value_min, h.value_max], "normalisation": {"mean": h.norm_mean, "std": h.norm_std},
         "rescale": {"slope": h.rescale_slope, "intercept": h.rescale_intercept},
-        "arch": h.arch, **arch_codec.describe(config),
+        # a predictive-only near-lossless file names an architecture for its header but holds no network
+        "arch": h.arch, **(arch_codec.describe(config) if frame_bytes or residual_of(container) is None
+                            else {"config": None, "parameters": 0, "multiply_adds_per_pixel": 0}),
         "init": {"name": h.init_name, "digest": h.init_hash.hex()},
         "file_bytes": len(data), "bpp": 8 * len(data) / pixels,
         "compression_ratio": pixels * h.bits_stored / (8 * len(data)),
