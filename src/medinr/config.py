@@ -32,6 +32,11 @@ class GridOptions:
     levels: int = 7
     #: global network quantisation factors tried (1/8 octave units around the rate-distortion estimate)
     net_step_search: tuple[int, ...] = (-8, -4, 0, 4, 8)
+    #: weight of the temporal-consistency term (:func:`medinr.video.fit.temporal_consistency_loss`) in the loss of a
+    #: (T, H, W) fit (``grid-video``). Off by default: on two cine/train clips (10 frames, 128 px, fast) 0.5 / 1 / 2
+    #: / 4 cut temporal flicker at 1 bpp by 11 / 15 / 18 / 21 % for -0.25 / -0.6 / -1.2 / -2.0 dB, and at 0.05-0.2 bpp
+    #: by 0-7 % for 0 to -0.9 dB (flicker there is mostly blur of moving edges, which the term barely moves)
+    temporal_weight: float = 0.0
     #: start from the installed analysis network's latents (:mod:`medinr.models.analysis`) when there is one
     analysis: bool = True
 

@@ -138,3 +138,13 @@ def test_cli_encodes_and_decodes_with_arch_grid_video(clip: object, tmp_path: Pa
     assert info.exit_code == 0 and '"arch": "grid-video"' in info.output
     assert runner.invoke(main, ["decode", str(minr), "-o", str(out), "--quiet"]).exit_code == 0
     assert np.load(out).shape == (4, 32, 32)
+
+
+def test_temporal_weight_makes_the_reconstruction_follow_the_source_changes(clip: object) -> None:
+    """With the temporal-consistency term, the decoded clip's frame-to-frame changes are closer to the source's."""
+    from medinr.video.metrics import temporal_flicker
+
+    flicker = [temporal_flicker(clip.pixels, decode(encode_report(clip, bpp=1.0, **{**TINY, "grid_steps": 40},
+                                                                  grid_temporal_weight=w).data).pixels)
+               for w in (0.0, 4.0)]
+    assert flicker[1] < flicker[0]

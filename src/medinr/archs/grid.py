@@ -46,6 +46,7 @@ from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, fitting_indices, quantize, step_indices
 from medinr.metrics import psnr
 from medinr.ratecontrol import RateTarget, closest_size_fine, largest_true
+from medinr.video.fit import temporal_consistency_loss
 
 #: coded bits per network parameter assumed when budgeting latents for a bpp target, until the first calibration
 #: (CALIBRATE_AT) measures the real payload: from the random init, and from a learned init (``grid-<family>``),
@@ -275,9 +276,14 @@ class _FrameFit:
         self.lam_start = self.lam
 
     def loss(self, latents: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mse = (self.model.synthesize(latents, self.shape) - self.target).pow(2).mean()
+        """D + λR (+ the temporal-consistency term of a (T, H, W) fit), its D (MSE) and its R (bpp)."""
+        rec = self.model.synthesize(latents, self.shape)
+        mse = (rec - self.target).pow(2).mean()
         bpp = self.model.rate_bits(latents) / self.pixels
-        return mse + self.lam * bpp, mse, bpp
+        loss = mse + self.lam * bpp
+        if self.opts.temporal_weight and rec.dim() == 3:
+            loss = loss + self.opts.temporal_weight * temporal_consistency_loss(rec, self.target)
+        return loss, mse, bpp
 
     def train(self, target: RateTarget, latent_bits: float | None, progress,
               frame_budget: float | None = None) -> None:
