@@ -233,3 +233,16 @@ def test_coarsened_latents_are_requantised_in_closed_loop(crop) -> None:
     finest_step_error = float(fit.model.gain[0] * scale) ** 2 / 12  # uniform rounding error of the finest level
     assert closed < 1.1 * finest_step_error < plain / 1.4
     assert fit.integer_latents()[0].tolist() == torch.round(fit.latents[0].detach()).long().tolist()
+
+
+def test_level_steps_train_only_with_a_gain_learning_rate(crop) -> None:
+    """``gain_lr`` 0 keeps the start's level steps to the bit; a positive one moves them (in the log domain)."""
+    gains = []
+    for lr in (0.0, 0.02):
+        fit = _small_fit(crop, grid_steps=10, grid_gain_lr=lr)
+        fit.start(RateTarget("bpp", 2.0), crop.size * 2.0)
+        start = fit.model.gain.detach().clone()
+        fit.train(RateTarget("bpp", 2.0), crop.size * 2.0, None)
+        gains.append((start, fit.model.gain.detach()))
+    assert torch.equal(*gains[0])
+    assert not torch.allclose(*gains[1]) and bool((gains[1][1] > 0).all())
