@@ -110,9 +110,10 @@ def _table_weights(groups: np.ndarray, span: int) -> np.ndarray:
 def _tables(groups: np.ndarray, span: int) -> list[constriction.stream.model.Categorical]:
     """The categorical model of each group at this span, built (vectorised) the first time it is needed."""
     missing = [int(g) for g in groups if (int(g), span) not in _table_cache]
+    if len(_table_cache) + len(missing) > _TABLE_CACHE_SIZE:  # full: start again, with every table of this pass
+        _table_cache.clear()
+        missing = [int(g) for g in groups]
     if missing:
-        if len(_table_cache) + len(missing) > _TABLE_CACHE_SIZE:
-            _table_cache.clear()
         for group, weights in zip(missing, _table_weights(np.array(missing), span)):
             _table_cache[group, span] = constriction.stream.model.Categorical(weights, perfect=False)
     return [_table_cache[int(g), span] for g in groups]
