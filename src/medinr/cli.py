@@ -420,6 +420,11 @@ def demo(preset: str, as_json: bool) -> None:
     click.echo("PSNR peak = the image's own max - min. Sample attribution: medinr/data/samples/ATTRIBUTION.md")
 
 
+def _num(value: Any, spec: str) -> str:
+    """A table cell: the number formatted, or the results file's text for a mean it could not take ("n/a")."""
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
 def _print_bench_table(document: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -442,13 +447,16 @@ def _print_bench_table(document: dict[str, Any]) -> None:
                 table.add_row(codec["name"], f"({codec['unsupported']} unsupported, {codec['errors']} errors)")
             for i in range(len(r["bpp"])):
                 if video and "mbps" in r:
-                    table.add_row(codec["name"], f"{r['bpp'][i]:.3f}", f"{r['mbps'][i]:.3f}", f"{r['psnr'][i]:.2f}",
-                                  f"{r['ms-ssim'][i]:.4f}", f"{r['temporal_flicker'][i]:.2f}",
-                                  f"{r['encoding_time_per_frame'][i]:.2f}", f"{r['decoding_ms_per_frame'][i]:.1f}")
+                    table.add_row(codec["name"], _num(r["bpp"][i], ".3f"), _num(r["mbps"][i], ".3f"),
+                                  _num(r["psnr"][i], ".2f"), _num(r["ms-ssim"][i], ".4f"),
+                                  _num(r["temporal_flicker"][i], ".2f"), _num(r["encoding_time_per_frame"][i], ".2f"),
+                                  _num(r["decoding_ms_per_frame"][i], ".1f"))
                 else:
-                    table.add_row(codec["name"], f"{r['bpp'][i]:.3f}", *([""] if video else []), f"{r['psnr'][i]:.2f}",
-                                  f"{r['ms-ssim'][i]:.4f}", *([""] if video else []), f"{r['encoding_time'][i]:.2f}",
-                                  f"{1000 * r['decoding_time'][i]:.1f}")
+                    ms = r["decoding_time"][i]
+                    table.add_row(codec["name"], _num(r["bpp"][i], ".3f"), *([""] if video else []),
+                                  _num(r["psnr"][i], ".2f"), _num(r["ms-ssim"][i], ".4f"), *([""] if video else []),
+                                  _num(r["encoding_time"][i], ".2f"),
+                                  _num(1000 * ms if isinstance(ms, (int, float)) else ms, ".1f"))
         console.print(table)
         bd = entry["bd_vs_anchor"]
         for name, s in bd["per_codec"].items():
