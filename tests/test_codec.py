@@ -9,7 +9,7 @@ import pytest
 
 import medinr
 from medinr.bitstream import Tag, read_container, write_container
-from medinr.codec import RateWarning, _uniform_delta_below, describe, encode_report
+from medinr.codec import RateWarning, _fill_budget, _uniform_delta_below, describe, encode_report
 from medinr.errors import BitstreamError, InitError, InputError, RateControlError
 from medinr.metrics import psnr
 from medinr.residual import residual_of
@@ -215,3 +215,20 @@ def test_uniform_delta_below() -> None:
     """The largest max error whose uniform error δ(δ + 1) / 3 is below (or at most) a mean squared error."""
     assert [_uniform_delta_below(m) for m in (0.0, 0.5, 2 / 3, 0.7, 2.0, 2.1, 4.0)] == [None, 0, 0, 1, 1, 2, 2]
     assert [_uniform_delta_below(m, inclusive=True) for m in (0.0, 2 / 3, 2.0)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("slope", [0.6, 0.8, 1.0, 1.2])
+def test_fill_budget_finds_the_smallest_fitting_max_error_in_few_codings(slope: float) -> None:
+    """On a rate that falls ``slope`` bits a pixel per halving of the step 2δ + 1, the smallest δ within the budget,
+    with at most four distinct codings."""
+    import math
+
+    calls: set[int] = set()
+
+    def bpp_at(delta: int) -> float:
+        calls.add(delta)
+        return 7.0 - slope * math.log2(2 * delta + 1)
+
+    smallest = next(d for d in range(100) if bpp_at(d) <= 3.0)
+    calls.clear()
+    assert _fill_budget(bpp_at, 120, 3.0) == smallest and len(calls) <= 4
