@@ -9,7 +9,13 @@ import pytest
 
 import medinr
 from medinr.bitstream import Tag, read_container, write_container
-from medinr.codec import RateWarning, _fill_budget, _uniform_delta_below, describe, encode_report
+from medinr.codec import (
+    RateWarning,
+    _fill_budget,
+    _uniform_delta_below,
+    describe,
+    encode_report,
+)
 from medinr.errors import BitstreamError, InitError, InputError, RateControlError
 from medinr.metrics import psnr
 from medinr.residual import residual_of
