@@ -246,3 +246,15 @@ def test_level_steps_train_only_with_a_gain_learning_rate(crop) -> None:
         gains.append((start, fit.model.gain.detach()))
     assert torch.equal(*gains[0])
     assert not torch.allclose(*gains[1]) and bool((gains[1][1] > 0).all())
+
+
+def test_a_file_slightly_under_a_bpp_budget_keeps_plain_rounding(crop) -> None:
+    """Within UNDERSHOOT_KEPT under the budget, the latents are not rounded up to fill it (that flips latents that
+    training left at a rounding boundary); further under, they are."""
+    fit = _small_fit(crop, grid_steps=10)
+    target = RateTarget("bpp", 2.0)
+    fit.start(target, crop.size * 2.0)
+    fit.train(target, crop.size * 2.0, None)
+    plain = len(fit.choose_payload(RateTarget("quality"), None))  # dead zone 0, the training's rounding
+    assert len(fit.choose_payload(target, plain / 0.97)) == plain  # the same network: the probes restore it exactly
+    assert len(fit.choose_payload(target, plain / 0.8)) > plain
