@@ -266,7 +266,7 @@ def _predictive_if_better(image: MedicalImage, frames: np.ndarray, norm: Normali
 
     Its step is an integer max error δ, whose error is about that of a uniform quantiser, δ(δ + 1) / 3: the first
     δ tried is the largest whose error would beat ``data``'s (or reach the PSNR), and only when that fits the
-    budget is a finer δ searched (high-rate estimate, then bisection), so a losing mode costs one coding pass."""
+    budget is a finer δ searched (:func:`_fill_budget`), so a losing mode costs one coding pass."""
     nl_cfg = replace(cfg, arch=NEAR_LOSSLESS_ARCH)
     nl_codec = get_arch(NEAR_LOSSLESS_ARCH)
     files: dict[int, tuple[bytes, float]] = {}
@@ -283,7 +283,7 @@ def _predictive_if_better(image: MedicalImage, frames: np.ndarray, norm: Normali
         delta = _uniform_delta_below(goal, inclusive=True)
         if delta is None or coded(delta)[1] > goal:
             return None
-        if coded(delta + 1)[1] <= goal:  # the uniform estimate is conservative: one coarser step often still reaches
+        if delta < MAX_ERROR_LIMIT and coded(delta + 1)[1] <= goal:  # the uniform estimate is conservative
             delta += 1
         return coded(delta)[0] if rival_mse > goal or len(coded(delta)[0]) < len(data) else None
     budget = (target.value or 0.0) * image.num_pixels / 8
