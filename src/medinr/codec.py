@@ -28,6 +28,7 @@ from medinr.errors import BitstreamError, InputError, MedinrError, RateControlEr
 from medinr.io.common import make_image
 from medinr.io.image import MedicalImage
 from medinr.meta.inits import FileInitCodec, Init, check_digest, read_init_file
+from medinr.metrics import default_peak
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 from medinr.residual import MAX_ERROR_LIMIT, decode_near_lossless, residual_of
@@ -278,8 +279,7 @@ def _predictive_if_better(image: MedicalImage, frames: np.ndarray, norm: Normali
 
     rival_mse = float(np.mean(np.square(decode(data).frame_stack() - frames.astype(np.float64))))
     if target.mode == "psnr":
-        peak = float(frames.max()) - float(frames.min()) or 1.0
-        goal = peak**2 * 10 ** (-(target.value or 0.0) / 10)
+        goal = default_peak(frames) ** 2 * 10 ** (-(target.value or 0.0) / 10)
         delta = _uniform_delta_below(goal, inclusive=True)
         if delta is None or coded(delta)[1] > goal:
             return None

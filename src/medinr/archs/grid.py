@@ -302,8 +302,9 @@ class _FrameFit:
         # the gains (dequantisation steps) are trained in the log domain only (``gain_lr``): Adam's scale-free steps
         # would swamp them; each step's log change is folded into the gains
         nets = [p for name, p in self.model.named_parameters() if name != "gain"]
-        log_gain = torch.zeros_like(self.model.gain)
-        opt = _Adam([(self.latents, opts.lr_latent), (nets, opts.lr_net), ([log_gain], opts.gain_lr)])
+        gain, log_gain = self.model.gain, torch.zeros_like(self.model.gain)
+        groups = [(self.latents, opts.lr_latent), (nets, opts.lr_net)]
+        opt = _Adam(groups + [([log_gain], opts.gain_lr)] if opts.gain_lr else groups)
         # a (T, H, W) sequence gets a frame's steps (measured on cine: 60 instead of 300 steps lost 1.3-2.2 dB)
         steps = steps_for(opts.steps, self.shape[-2] * self.shape[-1])
         noise_steps = noisy_steps(steps, opts)
@@ -321,12 +322,12 @@ class _FrameFit:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
             loss, mse, bpp = self.loss(hat)
             loss.backward()
-            gain = self.model.gain
-            log_gain.grad, gain.grad = (gain.grad * gain.detach() if opts.gain_lr else None), None
+            log_gain.grad, gain.grad = gain.grad * gain.detach(), None
             opt.step(0.5 * (1 + math.cos(math.pi * step / steps)))  # cosine schedule
-            with torch.no_grad():
-                gain.mul_(log_gain.exp())
-                log_gain.zero_()
+            if opts.gain_lr:
+                with torch.no_grad():
+                    gain.mul_(log_gain.exp())
+                    log_gain.zero_()
             if target.mode == "quality" or step < STEER_FROM * steps:
                 pass
             elif not noisy:  # this step's rate and error are already those of the rounded latents
