@@ -93,6 +93,23 @@ def test_truncated_png(shared_data: Path, tmp_path: Path) -> None:
     _fails(path, "unreadable PNG")
 
 
+@pytest.mark.parametrize("keep", [0.5, -2])
+def test_truncated_jpeg(shared_data: Path, tmp_path: Path, keep: float) -> None:
+    """A JPEG cut inside its scan, or missing only its end-of-image marker, is refused (libjpeg would fill it)."""
+    data = next((shared_data / "cxr" / "train").glob("*.jpg")).read_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[:int(len(data) * keep)] if keep > 0 else data[:keep])
+    _fails(path, "truncated JPEG")
+
+
+def test_whole_jpeg_with_trailing_bytes(shared_data: Path, tmp_path: Path) -> None:
+    """Bytes after the end-of-image marker (some writers append them) do not make a JPEG truncated."""
+    source = next((shared_data / "cxr" / "train").glob("*.jpg"))
+    path = tmp_path / "tail.jpg"
+    path.write_bytes(source.read_bytes() + b"\x00" * 16)
+    assert np.array_equal(read(path).pixels, read(source).pixels)
+
+
 def test_empty_npy(tmp_path: Path) -> None:
     np.save(tmp_path / "empty.npy", np.zeros((0, 16), np.uint16))
     _fails(tmp_path / "empty.npy", "empty image")

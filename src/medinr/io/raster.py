@@ -17,12 +17,18 @@ from medinr.io.common import SliceSpec, image_from_array, one_line
 from medinr.io.image import MedicalImage
 
 _DECODERS = {"png": imagecodecs.png_decode, "jpeg": imagecodecs.jpeg8_decode}
+#: JPEG start-of-scan and end-of-image markers (neither can occur inside entropy-coded data, where 0xFF is stuffed)
+_JPEG_SOS, _JPEG_EOI = b"\xff\xda", b"\xff\xd9"
 
 
 def read_png_jpeg(path: Path, sel: SliceSpec | None, fmt: str) -> MedicalImage:
     """Read a PNG (``fmt="png"``) or JPEG (``fmt="jpeg"``) file as one 2D image."""
+    data = path.read_bytes()
+    if fmt == "jpeg" and data.rfind(_JPEG_EOI) < data.rfind(_JPEG_SOS):
+        # libjpeg fills a cut-off scan with gray and only warns: refuse instead of coding invented pixels
+        raise InputError("truncated JPEG file (no end-of-image marker after the last scan)")
     try:
-        pixels = _DECODERS[fmt](path.read_bytes())
+        pixels = _DECODERS[fmt](data)
     except (RuntimeError, ValueError) as exc:
         raise InputError(f"unreadable {fmt.upper()} file ({one_line(exc)})") from exc
     if pixels.ndim == 3:
