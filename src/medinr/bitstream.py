@@ -12,7 +12,8 @@ version and trailing garbage, each with a clear :class:`~medinr.errors.Bitstream
 
 Versions: 1.0 holds HEADER, FRAME and METADATA; 1.1 adds RESIDUAL and HASH; 1.2 adds TIMING; 1.3 changes
 no section but lets FRAME payloads of the grid architectures table-code their latents (a flag inside the
-payload, :mod:`medinr.entropy.context`). A writer stamps the lowest minor version that knows every section it
+payload, :mod:`medinr.entropy.context`); 1.4 lets RESIDUAL sections code in tiles (version 1 of the section,
+:mod:`medinr.residual`). A writer stamps the lowest minor version that knows every section it
 wrote and the architecture's frames (``content_minor``; 1.1 at least), so a seed file without TIMING (every 2D
 image) is byte for byte what a 1.1 writer made, and an older reader refuses a newer file by its version ("a
 newer file needs a newer medinr") rather than by an unknown tag or a garbled frame.
@@ -44,7 +45,9 @@ from medinr.varint import read_svarint, read_uvarint, write_svarint, write_uvari
 
 MAGIC = b"MINR"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 3  # 1.1 adds the RESIDUAL and HASH sections, 1.2 the TIMING section, 1.3 table-coded grid latents
+#: 1.1 adds the RESIDUAL and HASH sections, 1.2 the TIMING section, 1.3 table-coded grid latents, 1.4 tiled RESIDUAL
+#: sections (:mod:`medinr.residual`)
+FORMAT_MINOR = 4
 #: Hard caps so that a forged header can never make a decoder allocate without bound.
 MAX_SIDE = 65535
 MAX_FRAMES = 4096

@@ -257,7 +257,8 @@ def _near_lossless_file(image: MedicalImage, frames: np.ndarray, norm: Normalisa
 
     chosen = encode_near_lossless(frames, norm, max_error, modality, arch_codec, cfg, inr_bpps, progress)
     header = _header_for(image, norm, modality, cfg.arch, chosen.config.to_bytes(), chosen.init)
-    return write_container(header, extra + chosen.sections, arch_codec.format_minor), chosen.mse, chosen.notes
+    return (write_container(header, extra + chosen.sections, max(arch_codec.format_minor, chosen.format_minor)),
+            chosen.mse, chosen.notes)
 
 
 def _predictive_if_better(image: MedicalImage, frames: np.ndarray, norm: Normalisation, modality: str, cfg: Any,

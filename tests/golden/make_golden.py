@@ -4,7 +4,8 @@ Each case is a small crop of a shipped sample image, encoded once; the stream an
 kept, so the decoder of every later version must turn the same bytes into the same pixels (CompressAI-style
 golden files). Encoders may change; the meaning of a stream may not. ``grid-cxr-1bpp`` is a format 1.2 stream
 (per-symbol latent coding) and stays one; ``grid-cxr-tables`` is 1.3 (table-coded latents: its 256 px crop has
-passes large enough).
+passes large enough); ``nearlossless-cxr-tiled`` is 1.4 (a tiled residual section: the encoder tiles frames of
+512 px and more, so this small crop is written with the tile size lowered to 16, ragged tiles included).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from medinr import codec
 from medinr.io.dispatch import read
+from medinr.residual import coder
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parents[1] / "src" / "medinr" / "data" / "samples"
@@ -31,7 +33,11 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
                         {"max_error": 2}),
     "grid-cxr-tables": ("cxr_nih_00000001_000_crop256.png", (slice(0, 256), slice(0, 256)),
                         {"arch": "grid", "preset": "fast", "bpp": 0.5, "grid_steps": 20}),
+    "nearlossless-cxr-tiled": ("cxr_nih_00000001_000_crop256.png", (slice(100, 172), slice(60, 160)),
+                               {"max_error": 1}),
 }
+#: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
+TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}
 
 
 def source(name: str) -> np.ndarray:
@@ -43,9 +49,14 @@ def source(name: str) -> np.ndarray:
 def main(names: list[str]) -> None:
     for name in names:
         options = CASES[name][2]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data = codec.encode(source(name), modality="generic", **options)
+        default_tile = coder.TILE
+        coder.TILE = TILE_OVERRIDE.get(name, default_tile)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = codec.encode(source(name), modality="generic", **options)
+        finally:
+            coder.TILE = default_tile
         (HERE / f"{name}.minr").write_bytes(data)
         np.save(HERE / f"{name}.npy", codec.decode(data).pixels)
         print(f"{name}: {len(data)} bytes")

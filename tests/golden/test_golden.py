@@ -19,7 +19,7 @@ CASES = sorted(p.stem for p in HERE.glob("*.minr"))
 
 
 def test_cases_present() -> None:
-    assert {"grid-cxr-1bpp", "seed-mr-psnr", "nearlossless-mr"} <= set(CASES)
+    assert {"grid-cxr-1bpp", "seed-mr-psnr", "nearlossless-mr", "nearlossless-cxr-tiled"} <= set(CASES)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -32,12 +32,16 @@ def test_golden_stream_decodes_to_the_stored_pixels(name: str) -> None:
     assert diff.max() <= 1 and np.count_nonzero(diff) <= expected.size // 100
 
 
-def test_near_lossless_golden_is_exact_and_within_its_bound() -> None:
+@pytest.mark.parametrize(("name", "bound", "minor"), [("nearlossless-mr", 2, 1), ("nearlossless-cxr-tiled", 1, 4)])
+def test_near_lossless_golden_is_exact_and_within_its_bound(name: str, bound: int, minor: int) -> None:
+    """Untiled (1.1) and tiled (1.4) residual sections."""
     from make_golden import source  # noqa: PLC0415 (the generator's own crop of the shipped sample)
 
-    decoded = codec.decode((HERE / "nearlossless-mr.minr").read_bytes()).pixels
-    np.testing.assert_array_equal(decoded, np.load(HERE / "nearlossless-mr.npy"))
-    assert np.abs(decoded.astype(np.int64) - source("nearlossless-mr").astype(np.int64)).max() <= 2
+    data = (HERE / f"{name}.minr").read_bytes()
+    decoded = codec.decode(data).pixels
+    np.testing.assert_array_equal(decoded, np.load(HERE / f"{name}.npy"))
+    assert data[5] == minor
+    assert np.abs(decoded.astype(np.int64) - source(name).astype(np.int64)).max() <= bound
 
 
 @pytest.mark.parametrize("name", CASES)

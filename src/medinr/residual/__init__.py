@@ -8,8 +8,11 @@ prediction, coded near-losslessly with step ``2δ + 1`` by the context coder of
 RESIDUAL payload (little-endian)::
 
     version u8 | δ (zig-zag varint) | flags u8 (bit 0: FRAME sections hold a prediction) |
-    frames, height, width (varints) | per frame: start value (zig-zag varint) | digest (8 bytes) |
-    range-coder words
+    frames, height, width (varints) | [version 1: tile side (varint)] | per frame: start value (zig-zag varint) |
+    digest (8 bytes) | range-coder words
+
+Version 0 (format 1.1) codes each frame as one tile; version 1 (format 1.4) in square tiles coded side by side
+(:class:`medinr.residual.coder._Layout`), which decodes 2-3x faster for about 0.5 % more bits.
 
 The shape repeats the header's so that a header whose shape was altered (with a recomputed CRC) is
 refused at once instead of after decoding the whole stated image.
@@ -40,11 +43,13 @@ from medinr.errors import BitstreamError, InputError, RateControlError
 from medinr.meta.inits import Init
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
-from medinr.residual.coder import MAX_ABS_VALUE, decode_stack, encode_stack
+from medinr.residual.coder import MAX_ABS_VALUE, decode_stack, encode_stack, tile_for
 from medinr.varint import read_svarint, read_uvarint, write_svarint, write_uvarint
 from medinr.verify import pixel_sha256, stored_sha256
 
-SECTION_VERSION = 0
+#: section version without and with tiles, and the container minor version that reads each
+UNTILED, TILED = 0, 1
+SECTION_MINOR = {UNTILED: 1, TILED: 4}
 FLAG_PREDICTED = 1
 DIGEST_BYTES = 8
 #: largest δ accepted (beyond it, the image is better coded lossily)
@@ -63,20 +68,29 @@ class Residual:
     start: np.ndarray
     digest: bytes
     body: bytes
+    #: tile side of the coder's layout, 0 for whole frames (version 0)
+    tile: int = 0
+
+    @property
+    def format_minor(self) -> int:
+        """The lowest container minor version whose readers decode this section."""
+        return SECTION_MINOR[TILED if self.tile else UNTILED]
 
     def to_bytes(self) -> bytes:
-        out = bytearray([SECTION_VERSION])
+        out = bytearray([TILED if self.tile else UNTILED])
         out += write_svarint(self.max_error)
         out.append(FLAG_PREDICTED if self.predicted else 0)
         for n in self.shape:
             out += write_uvarint(n)
+        if self.tile:
+            out += write_uvarint(self.tile)
         for value in self.start:
             out += write_svarint(int(value))
         return bytes(out) + self.digest + self.body
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Residual:
-        if len(data) < 3 or data[0] != SECTION_VERSION:
+        if len(data) < 3 or data[0] not in SECTION_MINOR:
             raise BitstreamError("corrupted residual section (unknown version or truncated)")
         delta, pos = read_svarint(data, 1, "residual section")
         if not 0 <= delta <= MAX_ERROR_LIMIT or pos >= len(data) or data[pos] & ~FLAG_PREDICTED:
@@ -89,6 +103,11 @@ class Residual:
             if not 1 <= n <= limit:
                 raise BitstreamError("corrupted residual section (invalid shape)")
             shape.append(n)
+        tile = 0
+        if data[0] == TILED:
+            tile, pos = read_uvarint(data, pos, "residual section (tile)")
+            if tile == 0:
+                raise BitstreamError("corrupted residual section (tile size 0 in a tiled section)")
         start = []
         for _ in range(shape[0]):
             value, pos = read_svarint(data, pos, "residual section")
@@ -98,7 +117,7 @@ class Residual:
         if len(data) < pos + DIGEST_BYTES:
             raise BitstreamError("corrupted residual section (truncated digest)")
         return cls(delta, predicted, (shape[0], shape[1], shape[2]), np.array(start, dtype=np.int64),
-                   data[pos:pos + DIGEST_BYTES], data[pos + DIGEST_BYTES:])
+                   data[pos:pos + DIGEST_BYTES], data[pos + DIGEST_BYTES:], tile)
 
 
 def exact_predictor(arch: str, config: Any) -> Predictor | None:
@@ -123,9 +142,10 @@ def _code(pixels: np.ndarray, prediction: np.ndarray | None, delta: int, value_r
     """The RESIDUAL section of an int64 stack given an optional prediction (int64, same shape), and the decoded
     stack's sum of squared errors."""
     lo, hi = value_range
-    body, start, recon = encode_stack(pixels, delta, lo, hi, prediction)
+    tile = tile_for(*pixels.shape[1:])
+    body, start, recon = encode_stack(pixels, delta, lo, hi, prediction, tile)
     decoded = np.clip(recon, lo, hi)
-    return (Residual(delta, prediction is not None, pixels.shape, start, _digest(decoded, dtype), body),
+    return (Residual(delta, prediction is not None, pixels.shape, start, _digest(decoded, dtype), body, tile),
             float(np.square(decoded - pixels, dtype=np.float64).sum()))
 
 
@@ -145,6 +165,8 @@ class NearLossless:
     sizes: dict[str, int]
     #: mean squared error of the decoded stack, in stored units (the encoder's mode decision compares it)
     mse: float
+    #: the lowest container minor version that reads these sections
+    format_minor: int
 
 
 def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int, modality: str,
@@ -192,7 +214,7 @@ def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int
     if require_inr and not payloads:
         raise InputError("an INR was required but none could be fitted (no bit-exact predictor or no INR rate)")
     sections = [(Tag.FRAME, p) for p in payloads] + [(Tag.RESIDUAL, residual.to_bytes())]
-    return NearLossless(config, init, sections, notes, sizes, sse / pixels.size)
+    return NearLossless(config, init, sections, notes, sizes, sse / pixels.size, residual.format_minor)
 
 
 def residual_of(container: Container) -> Residual | None:
@@ -226,7 +248,7 @@ def decode_near_lossless(container: Container, residual: Residual, config: Any, 
         prediction = np.stack([predict(p, config, init, norm, shape[1:]) for p in payloads])
     else:
         prediction = None
-    recon = decode_stack(residual.body, shape, residual.max_error, lo, hi, residual.start, prediction)
+    recon = decode_stack(residual.body, shape, residual.max_error, lo, hi, residual.start, prediction, residual.tile)
     pixels = np.clip(recon, lo, hi).astype(dtype)
     if _digest(pixels, dtype) != residual.digest:
         raise BitstreamError("decoded pixels do not match the encoder's checksum (corrupted file, or a decoder "
