@@ -98,3 +98,14 @@ def test_codec_names_and_sweeps() -> None:
     assert make_config(codecs=["x265", "x264-medium"], anchor="x265").codecs == ["x265-veryslow", "x264-medium"]
     quick = make_config(quick=True, crop=128)
     assert quick.quick and quick.crop == 128 and quick.rate_points is None  # baselines keep every point
+
+
+def test_unreachable_medinr_target_is_skipped_not_an_error(tmp_path, shared_data) -> None:
+    """A target under the file's fixed overhead leaves out that point, with a note; the others are measured."""
+    cfg = make_config(codecs=["medinr:seed:fast", "jpeg2000"], medinr_bpps=[0.01, 8.0], fit_steps=5, crop=32,
+                      threads=1)
+    document = run_bench([str(shared_data / "cxr" / "test" / "txv_512_00000001_000.png")], cfg,
+                         out=tmp_path / "results.json")
+    entry = document["images"][0]["codecs"]["medinr:seed:fast"]
+    assert entry["status"] == "done" and [p["rate"] for p in entry["points"]] == [8.0]
+    assert any("bpp 0.01 skipped" in n and "impossible" in n for n in entry["notes"])
