@@ -205,6 +205,19 @@ def test_auto_keeps_the_predictive_file_where_it_beats_grid_at_a_bpp_target(nois
     assert psnr(crop, medinr.decode(auto).pixels) > psnr(crop, medinr.decode(grid).pixels)
 
 
+def test_auto_predictive_file_states_its_bound_truthfully(noisy_12bit_crop) -> None:
+    """The predictive file ``auto`` keeps is either plainly rounded (its δ bounds every error) or rate-distortion
+    quantised (flagged: info reports no bound, format 1.4)."""
+    _, auto = _grid_and_auto(noisy_12bit_crop, bpp=4.0)
+    section = residual_of(read_container(auto))
+    error = np.abs(medinr.decode(auto).pixels.astype(np.int64) - noisy_12bit_crop).max()
+    facts = describe(auto)
+    if section.bounded:
+        assert facts["max_error"] == section.max_error >= error and facts["mode"] == "near-lossless"
+    else:
+        assert facts["max_error"] is None and facts["mode"].startswith("lossy") and auto[5] == 4
+
+
 def test_auto_keeps_the_grid_file_where_the_predictive_coder_cannot_match_it(cxr_crop) -> None:
     grid, auto = _grid_and_auto(cxr_crop, bpp=0.5)
     assert auto == grid

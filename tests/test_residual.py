@@ -114,6 +114,19 @@ def test_encoder_keeps_the_smaller_file_when_an_inr_is_offered(crops) -> None:
     assert chosen.sizes[kept] == min(chosen.sizes.values())
 
 
+def test_rate_distortion_quantised_file_promises_no_bound(crops) -> None:
+    image = crops["uint8"]
+    frames = image.frame_stack()
+    chosen = encode_near_lossless(frames, Normalisation.of(frames), 3, "generic", get_arch("seed"),
+                                  preset_config("fast"), rdo=1.0)
+    residual = Residual.from_bytes(chosen.sections[-1][1])
+    assert not residual.bounded and residual.error_bound is None and chosen.format_minor == 4
+    header = _header_for(image, Normalisation.of(frames), "generic", "seed", chosen.config.to_bytes(), chosen.init)
+    data = write_container(header, chosen.sections, chosen.format_minor)
+    assert describe(data)["max_error"] is None and describe(data)["mode"] == "lossy (predictive, no network)"
+    assert medinr.decode(data).pixels.shape == image.pixels.shape
+
+
 def test_describe_reports_the_mode(crops) -> None:
     image = crops["uint8"]
     assert describe(medinr.encode(image, max_error=0))["mode"] == "lossless"
@@ -193,6 +206,32 @@ def test_tiled_stack_round_trips_with_ragged_tiles(crops, tile) -> None:
         np.testing.assert_array_equal(decode_stack(body, stack.shape, 2, 0, 4095, start, prediction, tile), recon)
         assert np.abs(recon - stack).max() <= 2
         assert body != untiled and len(body) < 1.15 * len(untiled)
+
+
+def test_rate_distortion_quantisation_trades_the_bound_for_bits(crops) -> None:
+    """At the same step, RDO quantisation codes fewer bytes at a larger error and decodes exactly with the
+    unchanged decoder; max error 0 (lossless) refuses it."""
+    pixels = crops["uint8"].pixels.astype(np.int64)[None]
+    sizes, errors = {}, {}
+    for delta, rdo in ((2, 0.0), (2, 1.0), (3, 0.0), (3, 1.0)):
+        body, start, recon = encode_stack(pixels, delta, 0, 255, rdo=rdo)
+        np.testing.assert_array_equal(decode_stack(body, pixels.shape, delta, 0, 255, start), recon)
+        sizes[delta, rdo], errors[delta, rdo] = len(body), float(np.mean((recon - pixels) ** 2.0))
+    for delta in (2, 3):
+        assert sizes[delta, 1.0] < sizes[delta, 0.0] and errors[delta, 1.0] > errors[delta, 0.0]
+    with pytest.raises(ValueError, match="lossless"):
+        encode_stack(pixels, 0, 0, 255, rdo=1.0)
+
+
+def test_unbounded_flag_round_trips_and_needs_a_step() -> None:
+    section = Residual(3, False, (1, 8, 8), np.array([1]), b"12345678", b"\x01\x02\x03\x04", bounded=False)
+    parsed = Residual.from_bytes(section.to_bytes())
+    assert not parsed.bounded and parsed.error_bound is None and section.format_minor == 4
+    assert Residual(3, False, (1, 8, 8), np.array([1]), b"12345678", b"").error_bound == 3
+    lossless = bytearray(section.to_bytes())
+    lossless[1] = 0  # δ = 0 with the flag: a lossless section cannot be rate-distortion quantised
+    with pytest.raises(BitstreamError, match="flags"):
+        Residual.from_bytes(bytes(lossless))
 
 
 def test_tile_for_splits_only_large_frames() -> None:

@@ -57,15 +57,17 @@ def derivation_for(data: bytes) -> Derivation:
 
     residual = residual_of(read_container(data))
     ratio = describe(data)["compression_ratio"]
-    if residual is not None and residual.max_error == 0:
+    bound = None if residual is None else residual.error_bound
+    if bound == 0:
         return Derivation(lossy=False, ratio=round(ratio, 2), method="MEDINR",
                           description=f"Lossless compression with medinr, ratio {ratio:.1f}:1")
-    if residual is not None:
+    if bound is not None:
         return Derivation(lossy=True, ratio=round(ratio, 2), method="MEDINR",
-                          description=f"Near-lossless compression with medinr, max error {residual.max_error} "
+                          description=f"Near-lossless compression with medinr, max error {bound} "
                                       f"(stored values), ratio {ratio:.1f}:1")
     return Derivation(lossy=True, ratio=round(ratio, 2), method="MEDINR",
-                      description=f"Lossy compression with medinr (INR codec), ratio {ratio:.1f}:1")
+                      description=f"Lossy compression with medinr ({'INR' if residual is None else 'predictive'} "
+                                  f"codec), ratio {ratio:.1f}:1")
 
 
 @dataclass
@@ -105,7 +107,7 @@ def verify(data: bytes, original: MedicalImage) -> VerifyReport:
     source = original.pixels
     same_shape = decoded.shape == source.shape
     error = max_abs_error(source, decoded) if same_shape else None
-    bound = None if residual is None else residual.max_error
+    bound = None if residual is None else residual.error_bound
     lossless = bound == 0
     return VerifyReport(
         shape_matches=same_shape, max_abs_error=error, psnr=psnr(source, decoded) if same_shape else None,

@@ -7,7 +7,8 @@ prediction, coded near-losslessly with step ``2δ + 1`` by the context coder of
 
 RESIDUAL payload (little-endian)::
 
-    version u8 | δ (zig-zag varint) | flags u8 (bit 0: FRAME sections hold a prediction) |
+    version u8 | δ (zig-zag varint) | flags u8 (bit 0: FRAME sections hold a prediction; bit 1, format 1.4:
+    rate-distortion quantised, δ sets the step 2δ + 1 but bounds no error) |
     frames, height, width (varints) | [version 1: tile side (varint)] | per frame: start value (zig-zag varint) |
     digest (8 bytes) | range-coder words
 
@@ -51,6 +52,10 @@ from medinr.verify import pixel_sha256, stored_sha256
 UNTILED, TILED = 0, 1
 SECTION_MINOR = {UNTILED: 1, TILED: 4}
 FLAG_PREDICTED = 1
+#: the encoder quantised rate-distortion optimally (:class:`medinr.residual.coder._Encoder`): δ is no error bound
+FLAG_UNBOUNDED = 2
+#: container minor version that reads the unbounded flag
+UNBOUNDED_MINOR = 4
 DIGEST_BYTES = 8
 #: largest δ accepted (beyond it, the image is better coded lossily)
 MAX_ERROR_LIMIT = 1 << 16
@@ -70,16 +75,23 @@ class Residual:
     body: bytes
     #: tile side of the coder's layout, 0 for whole frames (version 0)
     tile: int = 0
+    #: every decoded value is within ``max_error`` of the source (False: rate-distortion quantised)
+    bounded: bool = True
 
     @property
     def format_minor(self) -> int:
         """The lowest container minor version whose readers decode this section."""
-        return SECTION_MINOR[TILED if self.tile else UNTILED]
+        return max(SECTION_MINOR[TILED if self.tile else UNTILED], 1 if self.bounded else UNBOUNDED_MINOR)
+
+    @property
+    def error_bound(self) -> int | None:
+        """The largest error of any decoded value, or None when the section promises none."""
+        return self.max_error if self.bounded else None
 
     def to_bytes(self) -> bytes:
         out = bytearray([TILED if self.tile else UNTILED])
         out += write_svarint(self.max_error)
-        out.append(FLAG_PREDICTED if self.predicted else 0)
+        out.append((FLAG_PREDICTED if self.predicted else 0) | (0 if self.bounded else FLAG_UNBOUNDED))
         for n in self.shape:
             out += write_uvarint(n)
         if self.tile:
@@ -93,9 +105,10 @@ class Residual:
         if len(data) < 3 or data[0] not in SECTION_MINOR:
             raise BitstreamError("corrupted residual section (unknown version or truncated)")
         delta, pos = read_svarint(data, 1, "residual section")
-        if not 0 <= delta <= MAX_ERROR_LIMIT or pos >= len(data) or data[pos] & ~FLAG_PREDICTED:
+        if not 0 <= delta <= MAX_ERROR_LIMIT or pos >= len(data) or data[pos] & ~(FLAG_PREDICTED | FLAG_UNBOUNDED) \
+                or data[pos] & FLAG_UNBOUNDED and delta == 0:
             raise BitstreamError("corrupted residual section (invalid error bound or flags)")
-        predicted = bool(data[pos] & FLAG_PREDICTED)
+        predicted, bounded = bool(data[pos] & FLAG_PREDICTED), not data[pos] & FLAG_UNBOUNDED
         pos += 1
         shape = []
         for limit in (MAX_FRAMES, MAX_SIDE, MAX_SIDE):
@@ -117,7 +130,7 @@ class Residual:
         if len(data) < pos + DIGEST_BYTES:
             raise BitstreamError("corrupted residual section (truncated digest)")
         return cls(delta, predicted, (shape[0], shape[1], shape[2]), np.array(start, dtype=np.int64),
-                   data[pos:pos + DIGEST_BYTES], data[pos + DIGEST_BYTES:], tile)
+                   data[pos:pos + DIGEST_BYTES], data[pos + DIGEST_BYTES:], tile, bounded)
 
 
 def exact_predictor(arch: str, config: Any) -> Predictor | None:
@@ -138,14 +151,15 @@ def _bounds(norm: Normalisation, dtype: np.dtype) -> tuple[int, int]:
 
 
 def _code(pixels: np.ndarray, prediction: np.ndarray | None, delta: int, value_range: tuple[int, int],
-          dtype: np.dtype) -> tuple[Residual, float]:
+          dtype: np.dtype, rdo: float = 0.0) -> tuple[Residual, float]:
     """The RESIDUAL section of an int64 stack given an optional prediction (int64, same shape), and the decoded
-    stack's sum of squared errors."""
+    stack's sum of squared errors; ``rdo`` > 0: rate-distortion quantised (:func:`encode_stack`, δ > 0 only)."""
     lo, hi = value_range
     tile = tile_for(*pixels.shape[1:])
-    body, start, recon = encode_stack(pixels, delta, lo, hi, prediction, tile)
+    body, start, recon = encode_stack(pixels, delta, lo, hi, prediction, tile, rdo)
     decoded = np.clip(recon, lo, hi)
-    return (Residual(delta, prediction is not None, pixels.shape, start, _digest(decoded, dtype), body, tile),
+    return (Residual(delta, prediction is not None, pixels.shape, start, _digest(decoded, dtype), body, tile,
+                     not rdo),
             float(np.square(decoded - pixels, dtype=np.float64).sum()))
 
 
@@ -171,10 +185,12 @@ class NearLossless:
 
 def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int, modality: str,
                          arch_codec: ArchCodec, cfg: EncoderConfig, inr_bpps: Sequence[float] = (),
-                         progress: ProgressFn | None = None, require_inr: bool = False) -> NearLossless:
+                         progress: ProgressFn | None = None, require_inr: bool = False,
+                         rdo: float = 0.0) -> NearLossless:
     """Code a (N, H, W) integer stack within ``max_error``: no INR, or the INR at each of ``inr_bpps``
     plus the residual, whichever file is smallest (``require_inr``: the smallest with an INR, for tests
-    and measurements)."""
+    and measurements). ``rdo`` > 0: the step of ``max_error`` quantised rate-distortion optimally with that λ
+    factor, and no bound on the error (``arch=auto``'s predictive files, :func:`medinr.codec._predictive_if_better`)."""
     if frames.dtype.kind not in "iu":
         raise InputError(f"--max-error needs integer pixels, got {frames.dtype}")
     if not 0 <= max_error <= MAX_ERROR_LIMIT:
@@ -184,7 +200,7 @@ def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int
     pixels = frames.astype(np.int64)
     _, height, width = frames.shape
     base_config = arch_codec.plan(height, width, cfg, RateTarget("quality"), None, modality)
-    residual, sse = _code(pixels, None, max_error, value_range, dtype)
+    residual, sse = _code(pixels, None, max_error, value_range, dtype, rdo)
     best = (len(residual.body), base_config, arch_codec.default_init(base_config, modality), [], residual, sse)
     sizes = {"none": best[0]}
     notes: list[str] = []
@@ -205,7 +221,7 @@ def encode_near_lossless(frames: np.ndarray, norm: Normalisation, max_error: int
             payloads.append(arch_codec.encode_frame(frame, norm, config, init, cfg, target, budget, progress,
                                                     label)[0])
         prediction = np.stack([predict(p, config, init, norm, (height, width)) for p in payloads])
-        residual, sse = _code(pixels, prediction, max_error, value_range, dtype)
+        residual, sse = _code(pixels, prediction, max_error, value_range, dtype, rdo)
         size = len(residual.body) + sum(len(p) for p in payloads)
         sizes[f"inr@{bpp:g}bpp"] = size
         if size < best[0] or (require_inr and not best[3]):
@@ -254,6 +270,6 @@ def decode_near_lossless(container: Container, residual: Residual, config: Any, 
         raise BitstreamError("decoded pixels do not match the encoder's checksum (corrupted file, or a decoder "
                              "whose arithmetic differs from the encoder's)")
     source = stored_sha256(container)
-    if residual.max_error == 0 and source is not None and pixel_sha256(pixels) != source:
+    if residual.error_bound == 0 and source is not None and pixel_sha256(pixels) != source:
         raise BitstreamError("lossless decode does not match the source's SHA-256 (corrupted file)")
     return pixels

@@ -28,6 +28,8 @@ every machine.
 
 from __future__ import annotations
 
+import math
+
 import constriction
 import numpy as np
 
@@ -340,10 +342,16 @@ def _run(shape: tuple[int, int, int], delta: int, lo: int, hi: int, start: np.nd
 
 
 class _Encoder:
-    """Quantises the true prediction errors and codes them."""
+    """Quantises the true prediction errors and codes them.
 
-    def __init__(self, target: np.ndarray) -> None:
+    ``rdo``: 0 rounds every error to the nearest step (error within δ). Above 0 each sample takes, of that level
+    and the next one towards zero, the one with the smaller squared error + λ · its code length under the current
+    model, λ = ``rdo`` · 2 ln 2 · step² / 12 (the high-rate slope of a uniform quantiser): the error is then no
+    longer bounded by δ."""
+
+    def __init__(self, target: np.ndarray, rdo: float = 0.0) -> None:
         self.target = target.reshape(-1)
+        self.rdo = rdo
         self.coder = constriction.stream.queue.RangeEncoder()
         self.tokens = constriction.stream.model.Categorical(perfect=False)
         self.uniform = constriction.stream.model.Uniform()
@@ -353,6 +361,8 @@ class _Encoder:
         """Quantised errors of the samples at ``flat`` and their tokens."""
         err = self.target[flat] - pred
         q = np.sign(err) * ((np.abs(err) + delta) // step)
+        if self.rdo:
+            q = self._rate_distortion_choice(err, q, step, probs, flip)
         tokens, nbits, raw = tokenise(_zigzag(np.where(flip, -q, q)))
         self.coder.encode(tokens.astype(np.int32), self.tokens, probs)
         for lo_bit in range(0, int(nbits.max(initial=0)), _RAW_CHUNK):
@@ -361,6 +371,21 @@ class _Encoder:
             chunk = (raw[sel] >> lo_bit) & ((np.int64(1) << width) - 1)
             self.coder.encode(chunk.astype(np.int32), self.uniform, (np.int64(1) << width).astype(np.int32))
         return q, tokens
+
+    def _rate_distortion_choice(self, err: np.ndarray, q: np.ndarray, step: int, probs: np.ndarray,
+                                flip: np.ndarray) -> np.ndarray:
+        """Per sample, ``q`` or the level next to it towards zero, whichever has the smaller D + λR."""
+        lam = self.rdo * 2 * math.log(2) * step * step / 12
+        log_total = np.log2(probs.sum(axis=1))
+        rows = np.arange(len(q))
+
+        def cost(levels: np.ndarray) -> np.ndarray:
+            tokens, nbits, _ = tokenise(_zigzag(np.where(flip, -levels, levels)))
+            bits = log_total - np.log2(probs[rows, tokens]) + nbits
+            return np.square(err - levels * step, dtype=np.float64) + lam * bits
+
+        inward = q - np.sign(q)
+        return np.where(cost(inward) < cost(q), inward, q)
 
     def finish(self) -> bytes:
         return self.coder.get_compressed().tobytes()
@@ -411,9 +436,10 @@ def tile_for(height: int, width: int) -> int:
 
 
 def encode_stack(target: np.ndarray, delta: int, lo: int, hi: int, side: np.ndarray | None = None,
-                 tile: int = 0) -> tuple[bytes, np.ndarray, np.ndarray]:
+                 tile: int = 0, rdo: float = 0.0) -> tuple[bytes, np.ndarray, np.ndarray]:
     """Code ``target`` (F, H, W), every value in ``[lo, hi]``, with max error ``delta``, in tiles of ``tile``
-    samples (0: whole frames, see :class:`_Layout`).
+    samples (0: whole frames, see :class:`_Layout`); ``rdo`` > 0 quantises rate-distortion optimally instead,
+    without the bound (:class:`_Encoder`; the decoder is the same).
 
     Returns (range-coder bytes, per-frame start values, reconstruction, int64). ``side`` (same shape,
     int64 in ``[lo, hi]``), an outside prediction the decoder also has, adds guided predictors and its
@@ -422,7 +448,9 @@ def encode_stack(target: np.ndarray, delta: int, lo: int, hi: int, side: np.ndar
     target = np.asarray(target, dtype=np.int64)
     _check(target.shape, delta, lo, hi, side, tile)
     start = target[:, 0, 0].copy()
-    encoder = _Encoder(target)
+    if rdo and not delta:
+        raise ValueError("rate-distortion quantisation needs a step: max error 0 is lossless")
+    encoder = _Encoder(target, rdo)
     recon = _run(target.shape, delta, lo, hi, start, side, encoder, tile)
     return encoder.finish(), start, recon
 
