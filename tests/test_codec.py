@@ -11,6 +11,7 @@ import medinr
 from medinr.bitstream import Tag, read_container, write_container
 from medinr.codec import (
     RateWarning,
+    _best_within_budget,
     _fill_budget,
     _uniform_delta_below,
     describe,
@@ -234,6 +235,39 @@ def test_uniform_delta_below() -> None:
     """The largest max error whose uniform error δ(δ + 1) / 3 is below (or at most) a mean squared error."""
     assert [_uniform_delta_below(m) for m in (0.0, 0.5, 2 / 3, 0.7, 2.0, 2.1, 4.0)] == [None, 0, 0, 1, 1, 2, 2]
     assert [_uniform_delta_below(m, inclusive=True) for m in (0.0, 2 / 3, 2.0)] == [0, 1, 2]
+
+
+def _synthetic_coder(error_ratio: float, rdo_rate: float = 0.89, rdo_error: float = 1.3):
+    """(bytes, mse) of a 64x64 predictive file: plain rounding at ``error_ratio`` times the uniform estimate and
+    8 - log2(2δ + 1) bits a pixel; RDO at factor f scales them by ``rdo_rate``**f and ``rdo_error``**f."""
+    import math
+
+    calls: list[tuple[int, float]] = []
+
+    def coded(delta: int, factor: float) -> tuple[int, float]:
+        calls.append((delta, factor))
+        bpp = max(8.0 - math.log2(2 * delta + 1), 0.2) * rdo_rate**factor
+        return int(bpp * 4096 / 8), error_ratio * delta * (delta + 1) / 3 * rdo_error**factor
+
+    return coded, calls
+
+
+@pytest.mark.parametrize(("error_ratio", "budget_bpp"), [(0.4, 3.3), (1.0, 3.7)])
+def test_best_within_budget_keeps_the_least_error_that_fits(error_ratio: float, budget_bpp: float) -> None:
+    coded, calls = _synthetic_coder(error_ratio)
+    budget = budget_bpp * 4096 / 8
+    key = _best_within_budget(coded, rival_mse=40.0, budget=budget, pixels=4096)
+    fitting = [(coded(*k)[1], k) for k in set(calls) if coded(*k)[0] <= budget]
+    assert key is not None and coded(*key)[0] <= budget and coded(*key)[1] == min(fitting)[0]
+    assert any(f > 0 for _, f in set(calls))  # a rate-distortion quantised file was tried next to plain rounding
+    if error_ratio < 1:  # the measured error re-aims the first step coarser than the uniform estimate's
+        assert calls[1][0] > calls[0][0]
+
+
+def test_best_within_budget_gives_up_in_one_pass_when_far_over() -> None:
+    coded, calls = _synthetic_coder(1.0)
+    assert _best_within_budget(coded, rival_mse=2.0, budget=1.0 * 4096 / 8, pixels=4096) is None
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("slope", [0.6, 0.8, 1.0, 1.2])

@@ -263,23 +263,18 @@ def _near_lossless_file(image: MedicalImage, frames: np.ndarray, norm: Normalisa
             chosen.mse, chosen.notes)
 
 
-#: λ factor of the predictive files' rate-distortion quantisation (units of a uniform quantiser's high-rate slope,
-#: :func:`medinr.residual.coder.encode_stack`). At fixed δ on 256 px crops of two cxr/train images (8-bit, δ = 1-8),
-#: BD-rate against plain rounding: 0.75 -9.0 / -11.1 %, 1.0 -11.2 / -13.8 %, 1.5 -3.5 / -9.0 %, 2.0 -4.2 / -0.1 %
-#: (a larger λ degrades the neighbours later samples are predicted from); a 12-bit noisy proxy (δ = 4-32): -0.7 %
-RDO_FACTOR = 1.0
-#: factors tried after the δ search, at the found δ (finer rounding) and at δ - 1 (coarser): the best file within
-#: the budget over factors 0, 0.5, 1, 1.5, 2, 3 on six cxr, cine and MR train crops (256 px, 1 and 2 bpp) used 0.5,
-#: 1.0 or 1.5, +0.3 to +1.5 dB at 1 bpp and up to +4.0 dB at 2 bpp over plain rounding's best δ (each try is a
-#: coding pass, 0.5 s at 512 px)
-RDO_FILL_FINER = (0.5,)
-RDO_FILL_COARSER = (1.5,)
-#: the coarser factor is tried at the first δ when it overshoots the budget by at most this factor (at δ = 1-2,
-#: factor 1.5 took 4-8 % off factor 1's rate on cxr/train crops); a losing mode costs one pass otherwise
-RDO_COARSER_REACH = 1.1
-#: finer steps a PSNR target's predictive search tries when the first one's rate-distortion quantised error misses
-#: (on 8-bit cxr/train crops that error was 1.3-1.5x the uniform quantiser's at δ = 2-4, about one δ finer)
-RDO_BACKOFF = 2
+#: λ factors of the predictive files' rate-distortion quantisation (units of a uniform quantiser's high-rate slope,
+#: :func:`medinr.residual.coder.encode_stack`), tried one step finer than plain rounding's best (or at its first
+#: step, when that overshoots by at most RDO_REACH), the second only when the first overshoots. At fixed δ on 256 px
+#: crops of two cxr/train images (8-bit, δ = 1-8), BD-rate against plain rounding: 0.75 -9.0 / -11.1 %,
+#: 1.0 -11.2 / -13.8 %, 1.5 -3.5 / -9.0 %, 2.0 -4.2 / -0.1 % (a larger λ degrades the neighbours later samples are
+#: predicted from); a 12-bit noisy proxy (δ = 4-32): 1.0 -0.7 %. On a DWI MR slice plain rounding was better, so
+#: plain files stay candidates. Factor 1.5 took 4-8 % off factor 1's rate at δ = 1-2 on cxr/train crops.
+RDO_FACTORS = (1.0, 1.5)
+RDO_REACH = 1.15
+#: the measured error of plain rounding against the uniform estimate is floored at this ratio when the first δ is
+#: re-aimed (a cine/train frame at 1 bpp: δ = 10 reached 43.1 dB where the estimate said δ = 8 for 42.3)
+MIN_ERROR_RATIO = 0.25
 
 
 def _predictive_if_better(image: MedicalImage, frames: np.ndarray, norm: Normalisation, modality: str, cfg: Any,
@@ -287,18 +282,19 @@ def _predictive_if_better(image: MedicalImage, frames: np.ndarray, norm: Normali
     """The file of the near-lossless mode's predictive coder (no INR) at the target when it beats ``data``: for a
     bpp target the smaller error within the budget, for a PSNR target the smaller file reaching it; else None.
 
-    Its step is 2δ + 1 for an integer δ, quantised rate-distortion optimally with a λ factor f (no error bound;
-    f = 0 is plain rounding, within δ; δ = 0 is lossless), :func:`medinr.residual.coder.encode_stack`. At f = 1 it
-    errs a little more than a uniform quantiser's δ(δ + 1) / 3 at fewer bits. The first δ tried is the largest whose
-    uniform error would beat ``data``'s (or, stepping finer up to RDO_BACKOFF times, reach the PSNR), and only
-    when that fits the budget is a finer δ searched (:func:`_fill_budget`); then a few (δ, f) pairs next to the
-    found one fill what the integer steps leave of the budget. When the first δ overshoots, larger factors at it
-    are tried only if it overshot by at most RDO_COARSER_REACH, so a clearly losing mode costs one coding pass."""
+    Its step is 2δ + 1 for an integer δ, with plain rounding (every error within δ; δ = 0 is lossless) or quantised
+    rate-distortion optimally with a λ factor f (fewer bits, no error bound),
+    :func:`medinr.residual.coder.encode_stack`. Plain rounding's error is about a uniform quantiser's,
+    δ(δ + 1) / 3: the first δ tried is the largest whose error would beat ``data``'s (or reach the PSNR; with a bpp
+    target, aimed again from its measured error when it overshoots), and only when that fits the budget is a finer
+    δ searched (:func:`_fill_budget`), so a clearly losing mode costs one or two coding passes. Then RDO_FACTORS
+    one step finer (or at the first δ, when it overshot by at most RDO_REACH) fill what the integer steps leave of
+    the budget; the best file of all tried is kept (:func:`_best_within_budget`)."""
     nl_cfg = replace(cfg, arch=NEAR_LOSSLESS_ARCH)
     nl_codec = get_arch(NEAR_LOSSLESS_ARCH)
     files: dict[tuple[int, float], tuple[bytes, float]] = {}
 
-    def coded(delta: int, factor: float = RDO_FACTOR) -> tuple[bytes, float]:
+    def coded(delta: int, factor: float) -> tuple[bytes, float]:
         factor = factor if delta else 0.0  # lossless has no step to trade
         if (delta, factor) not in files:
             files[delta, factor] = _near_lossless_file(image, frames, norm, modality, nl_codec, nl_cfg, extra, delta,
@@ -309,39 +305,51 @@ def _predictive_if_better(image: MedicalImage, frames: np.ndarray, norm: Normali
     if target.mode == "psnr":
         goal = default_peak(frames) ** 2 * 10 ** (-(target.value or 0.0) / 10)
         delta = _uniform_delta_below(goal, inclusive=True)
-        for _ in range(RDO_BACKOFF):
-            if delta is None or delta == 0 or coded(delta)[1] <= goal:
-                break
-            delta -= 1
-        if delta is None or coded(delta)[1] > goal:
+        if delta is None or coded(delta, 0.0)[1] > goal:
             return None
-        if delta < MAX_ERROR_LIMIT:  # a coarser step, rounded more finely, may reach the goal in fewer bytes
-            for factor in RDO_FILL_FINER:
-                coded(delta + 1, factor)
+        if delta < MAX_ERROR_LIMIT and coded(delta + 1, 0.0)[1] <= goal:  # the uniform estimate is conservative
+            delta += 1
+        coded(delta, RDO_FACTORS[0])  # the same step with RDO: fewer bytes, which may still reach the goal
         best = min((f for f in files.values() if f[1] <= goal), key=lambda f: len(f[0]))[0]
         return best if rival_mse > goal or len(best) < len(data) else None
     budget = (target.value or 0.0) * image.num_pixels / 8
+    key = _best_within_budget(lambda d, f: (len(coded(d, f)[0]), coded(d, f)[1]), rival_mse, budget,
+                              image.num_pixels)
+    return None if key is None else coded(*key)[0]
+
+
+def _best_within_budget(coded: Callable[[int, float], tuple[int, float]], rival_mse: float, budget: float,
+                        pixels: int) -> tuple[int, float] | None:
+    """The (δ, λ factor) of the predictive file with the smallest error within ``budget`` bytes, when that error is
+    below ``rival_mse``; ``coded(δ, factor)`` gives a file's (bytes, mean squared error), factor 0 plain rounding
+    (see :func:`_predictive_if_better`)."""
+    tried: dict[tuple[int, float], tuple[int, float]] = {}
+
+    def size(delta: int, factor: float = 0.0) -> int:
+        key = (delta, factor if delta else 0.0)  # lossless has no step to trade
+        if key not in tried:
+            tried[key] = coded(*key)
+        return tried[key][0]
+
     delta = _uniform_delta_below(rival_mse)
     if delta is None:
         return None
-    if len(coded(delta)[0]) <= budget:
-        delta = _fill_budget(lambda d: 8 * len(coded(d)[0]) / image.num_pixels, delta, 8 * budget / image.num_pixels)
-        # what the integer steps leave: the found step rounded more finely, the next finer one more coarsely (in
-        # each chain a factor is tried only while the previous one fitted, or overshot, as that direction needs)
-        for factor in RDO_FILL_FINER:
-            if delta == 0 or len(coded(delta, factor)[0]) > budget:
-                break
-        delta -= 1
-    elif len(coded(delta)[0]) > RDO_COARSER_REACH * budget:
+    if delta and size(delta) > budget:
+        # plain rounding errs less than the uniform estimate where many samples are predicted exactly: aim again with
+        # the measured error (one more pass, only when that moves δ)
+        ratio = max(tried[delta, 0.0][1] / (delta * (delta + 1) / 3), MIN_ERROR_RATIO)
+        delta = max(delta, _uniform_delta_below(rival_mse / ratio) or 0)
+    if size(delta) <= budget:  # plain rounding fills the budget first, then one step finer with RDO
+        delta = _fill_budget(lambda d: 8 * size(d) / pixels, delta, 8 * budget / pixels) - 1
+    elif size(delta) > RDO_REACH * budget:
         return None
-    for factor in RDO_FILL_COARSER:
-        if delta < 1 or len(coded(delta, factor)[0]) <= budget:
+    for factor in RDO_FACTORS:  # the next factor only while the previous one overshot
+        if delta < 1 or size(delta, factor) <= budget:
             break
-    fitting = [f for f in files.values() if len(f[0]) <= budget]
-    if not fitting:
+    fitting = [(mse, key) for key, (n, mse) in tried.items() if n <= budget]
+    if not fitting or min(fitting)[0] >= rival_mse:
         return None
-    best, mse = min(fitting, key=lambda f: f[1])
-    return best if mse < rival_mse else None
+    return min(fitting)[1]
 
 
 def _fill_budget(bpp_at: Callable[[int], float], fits: int, budget_bpp: float, tries: int = 3) -> int:
