@@ -66,7 +66,7 @@ class EncoderConfig:
     threads: int = 2
     #: with ``arch="auto"`` and a bpp or PSNR target, also code the image with the near-lossless mode's
     #: predictive coder and keep the better file (``medinr.codec._predictive_if_better``): on 12-bit images at
-    #: high rates it beat ``grid`` by 2-5 dB; it decodes about 4x slower (0.35-0.39 s at 512 px)
+    #: high rates it beat ``grid`` by 2-5 dB; it decodes about 4x slower (0.33-0.58 s at 512 px)
     predictive_mode: bool = True
     fit: FitConfig = field(default_factory=FitConfig)
     grid: GridOptions = field(default_factory=GridOptions)
