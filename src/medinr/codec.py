@@ -326,10 +326,9 @@ def _best_within_budget(coded: Callable[[int, float], tuple[int, float]], rival_
     tried: dict[tuple[int, float], tuple[int, float]] = {}
 
     def size(delta: int, factor: float = 0.0) -> int:
-        key = (delta, factor if delta else 0.0)  # lossless has no step to trade
-        if key not in tried:
-            tried[key] = coded(*key)
-        return tried[key][0]
+        if (delta, factor) not in tried:
+            tried[delta, factor] = coded(delta, factor)
+        return tried[delta, factor][0]
 
     delta = _uniform_delta_below(rival_mse)
     if delta is None:

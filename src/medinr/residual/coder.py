@@ -20,8 +20,8 @@ Vectorisation with exact decodability: samples are visited in wavefronts ``2i + 
 neighbour used, W, WW, N, NW, NE, NN, lies on an earlier wavefront), frame ``f`` runs ``FRAME_LAG``
 wavefronts behind frame ``f - 1`` (so its co-located neighbours are decoded), and all statistics are
 updated once per wavefront from decoded values only. Large frames are split into tiles (format 1.4,
-:class:`_Layout`) whose wavefronts run side by side, sharing the statistics. Encoder and decoder execute the same :func:`_run`
-loop (closed loop); statistics are int64, probabilities are integer counts, and the one float step
+:class:`_Layout`) whose wavefronts run side by side, sharing the statistics. Encoder and decoder execute
+the same :func:`_run` loop (closed loop); statistics are int64, probabilities are integer counts, and the one float step
 (the blend) uses IEEE basic operations in a fixed order, so both sides compute bit-identical models on
 every machine.
 """
@@ -195,12 +195,6 @@ def _blend(cands: np.ndarray, errors: np.ndarray, counts: np.ndarray) -> np.ndar
         num = num + w * cands[k]
         den = den + w
     return np.rint(num / den).astype(np.int64)
-
-
-def _wavefront(w: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the samples with ``2i + j == w``."""
-    i = np.arange(max(0, -(-(w - width + 1) // 2)), min(height - 1, w // 2) + 1)
-    return i, w - 2 * i
 
 
 def _guided(ref: np.ndarray, at: np.ndarray, row: int, west: np.ndarray, north: np.ndarray,
