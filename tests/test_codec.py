@@ -170,7 +170,7 @@ def test_auto_architecture_codes_a_timed_series_as_one_sequence(shared_data) -> 
                    frame_times=series.frame_times[:3], metadata={})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RateWarning)
-        timed = medinr.encode(clip, preset="fast", grid_steps=4)
+        timed = medinr.encode(clip, preset="fast", grid_steps=4, video_steps=4)
         untimed = medinr.encode(replace(clip, frame_times=None), preset="fast", grid_steps=4, modality="mri")
     assert describe(timed)["arch"] == "grid-video" and describe(untimed)["arch"] == "grid"
     assert medinr.decode(timed).pixels.shape == (3, 32, 32)

@@ -92,7 +92,7 @@ def main() -> None:
 @click.option("--keep-metadata/--strip-metadata", default=True, show_default=True,
               help="Store the source DICOM attributes (patient/study/series) in the file.")
 @click.option("--steps", type=int, default=None,
-              help="Override the preset's fitting steps (grid: steps for a 256x256 frame, scaled by size).")
+              help="Override the preset's fitting steps (grid, grid-video: steps for 256x256 frames, scaled by size).")
 @click.option("--max-error", type=click.IntRange(min=0), default=None,
               help="Near-lossless: every stored value within this of the source (0 = lossless).")
 @click.option("--temporal-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
@@ -122,7 +122,7 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
     with _progress(quiet or as_json) as progress:
         result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=choice.modality,
                                keep_metadata=keep_metadata, progress=progress, arch=arch, fit_steps=steps,
-                               grid_steps=steps, max_error=max_error, source_hash=source_hash, init_file=init_file,
+                               grid_steps=steps, video_steps=steps, max_error=max_error, source_hash=source_hash, init_file=init_file,
                                grid_temporal_weight=temporal_weight, predictive_mode=not no_predictive)
     atomic_write(output, ".minr", lambda tmp: tmp.write_bytes(result.data))
     summary = {"input": str(input_path), "output": str(output), "bytes": len(result.data), **result.metrics,

@@ -11,6 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from medinr.archs import get_arch
+from medinr.archs.grid import strided_frames
 from medinr.bitstream import Tag, read_container
 from medinr.cli import main
 from medinr.codec import decode, describe, encode_report
@@ -20,7 +21,7 @@ from medinr.io import read
 from medinr.models.grid import GridConfig, GridModel, context_features
 from medinr.preprocess import Normalisation
 
-TINY = {"arch": "grid-video", "preset": "fast", "grid_steps": 4, "threads": 1}
+TINY = {"arch": "grid-video", "preset": "fast", "video_steps": 4, "threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +145,45 @@ def test_temporal_weight_makes_the_reconstruction_follow_the_source_changes(clip
     """With the temporal-consistency term, the decoded clip's frame-to-frame changes are closer to the source's."""
     from medinr.video.metrics import temporal_flicker
 
-    flicker = [temporal_flicker(clip.pixels, decode(encode_report(clip, bpp=1.0, **{**TINY, "grid_steps": 40},
+    flicker = [temporal_flicker(clip.pixels, decode(encode_report(clip, bpp=1.0, **{**TINY, "video_steps": 40},
                                                                   grid_temporal_weight=w).data).pixels)
                for w in (0.0, 4.0)]
     assert flicker[1] < flicker[0]
+
+
+def test_synthesis_of_chosen_frames_equals_those_frames_of_the_whole_sequence() -> None:
+    """Training on a frame subset synthesises exactly those frames (time-resized levels included)."""
+    config = GridConfig(levels=4, dims=3)
+    torch.manual_seed(0)
+    model = GridModel(config)
+    size = (6, 24, 24)
+    latents = [torch.randn(shape) for shape in config.level_shapes(*size)]
+    frames = torch.tensor([1, 4])
+    with torch.no_grad():
+        whole = model.synthesize(latents, size)
+        part = model.synthesize(latents, size, frames)
+    assert part.shape == (2, 24, 24)
+    torch.testing.assert_close(part, whole[frames], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("frames", "stride"), [(10, 4), (3, 4), (5, 2)])
+def test_frame_stride_covers_every_frame_once_per_cycle(frames: int, stride: int) -> None:
+    cycle = [strided_frames(step, frames, stride) for step in range(min(stride, frames))]
+    torch.testing.assert_close(torch.cat(cycle).sort().values, torch.arange(frames))
+    assert strided_frames(7, frames, 1) is None
+
+
+def test_rate_on_strided_frames_averages_to_the_whole_sequence_rate() -> None:
+    """The frame-subset rate of a training step is unbiased: over a stride's cycle of offsets it averages to the
+    whole sequence's rate; and contexts evaluated beforehand give the rate of evaluating them anew."""
+    config = GridConfig(levels=3, dims=3)
+    torch.manual_seed(0)
+    model = GridModel(config)
+    latents = [torch.round(3 * torch.randn(shape)) for shape in config.level_shapes(8, 16, 16)]
+    with torch.no_grad():
+        whole = float(model.rate_bits(latents))
+        cycle = [float(model.rate_bits(latents, frames=strided_frames(step, 8, 4))) for step in range(4)]
+        reused = float(model.rate_bits(latents, model.rate_contexts(latents)))
+    assert max(cycle) - min(cycle) > 1e-3 * whole  # the subsets do differ
+    assert np.mean(cycle) == pytest.approx(whole, rel=1e-5)
+    assert reused == whole

@@ -196,6 +196,14 @@ def steps_for(steps: int, pixels: int) -> int:
     return int(min(MAX_STEP_FACTOR * steps, max(min(MIN_STEPS, steps), round(steps * REFERENCE_PIXELS / pixels))))
 
 
+def strided_frames(step: int, frames: int, stride: int) -> torch.Tensor | None:
+    """Every ``stride``-th of ``frames``, from an offset cycling with ``step``, so a cycle of steps sees each frame
+    once; None (all frames) for a stride of 1."""
+    if stride <= 1:
+        return None
+    return torch.arange(step % min(stride, frames), frames, stride)
+
+
 def noisy_steps(steps: int, opts: GridOptions) -> int:
     """How many of ``steps`` train with noise on the latents: ``noise_fraction`` of them, and all but at most
     ``straight_through_steps`` (the straight-through phase helps briefly, then raises the rounded loss)."""
@@ -284,11 +292,14 @@ class _FrameFit:
         self.latents = [z.requires_grad_(True) for z in latents]
         self.lam_start = self.lam
 
-    def loss(self, latents: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """D + λR (+ the temporal-consistency term of a (T, H, W) fit), its D (MSE) and its R (bpp)."""
-        rec = self.model.synthesize(latents, self.shape)
-        mse = (rec - self.target).pow(2).mean()
-        bpp = self.model.rate_bits(latents) / self.pixels
+    def loss(self, latents: list[torch.Tensor], frames: torch.Tensor | None = None,
+             contexts: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """D + λR (+ the temporal-consistency term of a (T, H, W) fit), its D (MSE) and its R (bpp). ``frames``: D
+        and the full-resolution levels' R on only these frames of a sequence (unbiased estimates); ``contexts``: R
+        under these entropy parameters (:meth:`GridModel.rate_contexts`)."""
+        rec = self.model.synthesize(latents, self.shape, frames)
+        mse = (rec - (self.target if frames is None else self.target[frames])).pow(2).mean()
+        bpp = self.model.rate_bits(latents, contexts, frames) / self.pixels
         loss = mse + self.lam * bpp
         if self.opts.temporal_weight and rec.dim() == 3:
             loss = loss + self.opts.temporal_weight * temporal_consistency_loss(rec, self.target)
@@ -320,8 +331,11 @@ class _FrameFit:
                 hat = [z + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
             else:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
-            loss, mse, bpp = self.loss(hat)
+            if step % opts.context_every == 0:
+                contexts = self.model.rate_contexts(hat)
+            loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts)
             loss.backward()
+            contexts = [c.detach() for c in contexts]
             log_gain.grad, gain.grad = gain.grad * gain.detach(), None
             opt.step(0.5 * (1 + math.cos(math.pi * step / steps)))  # cosine schedule
             if opts.gain_lr:
@@ -338,6 +352,13 @@ class _FrameFit:
                 self._steer(target, latent_bits, float(mse), float(bpp), STEER_GAIN * STEER_EVERY)
             if progress:
                 progress(step + 1, steps)
+
+    def _frames_at(self, step: int) -> torch.Tensor | None:
+        """A training step's frames (:func:`strided_frames`); None (all) for a single frame or with a
+        temporal-consistency term, which needs neighbouring frames."""
+        if len(self.shape) < 3 or self.opts.temporal_weight:
+            return None
+        return strided_frames(step, self.shape[0], self.opts.frame_stride)
 
     def calibrate(self, frame_budget: float, curvature: list[np.ndarray]) -> float:
         """Training-rate bits the latents may take so that the real payload fits ``frame_budget`` bytes.
@@ -405,12 +426,14 @@ class _FrameFit:
         whose deltas are smaller than the step (their error is the delta), which cost network bytes at low rates."""
         hat = [torch.from_numpy(z.astype(np.float32)) for z in self.integer_latents()]
         rate_params = {id(p) for p in [*self.model.context, self.model.level_bias]}
+        frames = self._frames_at(0)  # a sequence trained on strided frames is probed on them too
+        target = self.target if frames is None else self.target[frames]
 
         def rate() -> float:
             return self.lam * float(self.model.rate_bits(hat)) / self.pixels
 
         def distortion() -> float:
-            return float((self.model.synthesize(hat, self.shape) - self.target).pow(2).mean())
+            return float((self.model.synthesize(hat, self.shape, frames) - target).pow(2).mean())
 
         gen = torch.Generator().manual_seed(1)
         out = []

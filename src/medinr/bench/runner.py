@@ -72,8 +72,8 @@ class BenchConfig:
 
     ``codecs``: ``medinr`` (``preset`` / ``arch`` below), ``medinr:ARCH`` or ``medinr:ARCH:PRESET`` (ARCH may be
     ``auto``), and the baselines and extra codecs (:func:`get_codec`). ``rate_points``: keep this many evenly
-    spread points of each baseline's sweep (None: all). ``fit_steps`` overrides medinr's fitting steps (seed and
-    grid); ``coin_steps`` is COIN's, ``nerv_steps`` NeRV's. Sequences: ``sequence_frames`` keeps their first N
+    spread points of each baseline's sweep (None: all). ``fit_steps`` overrides medinr's fitting steps (seed,
+    grid and grid-video); ``coin_steps`` is COIN's, ``nerv_steps`` NeRV's. Sequences: ``sequence_frames`` keeps their first N
     frames, ``sequence_crop`` crops them (None: ``crop``), ``sequence_bpps`` are medinr's targets on them (None:
     ``medinr_bpps``); ``video_anchors`` are their BD-rate anchors (those among the codecs).
     """
@@ -318,7 +318,7 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
     from medinr import codec as medinr_codec
 
     options: dict[str, Any] = {"arch": arch, "fit_steps": cfg.fit_steps, "grid_steps": cfg.fit_steps,
-                               "threads": threads}
+                               "video_steps": cfg.fit_steps, "threads": threads}
     points = []
     for index, target in enumerate((cfg.sequence_bpps or cfg.medinr_bpps) if sequence else cfg.medinr_bpps):
         try:

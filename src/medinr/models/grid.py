@@ -109,13 +109,21 @@ def _resize_matrix(n_in: int, n_out: int, mode: str) -> torch.Tensor:
     return F.interpolate(eye, size=(n_out, 1), mode=mode, align_corners=False)[:, 0, :, 0].T.contiguous()
 
 
-def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str) -> torch.Tensor:
+def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str, frames: torch.Tensor | None = None) -> torch.Tensor:
     """One level resized to ``size``: a (T, H, W) grid linearly in time, then every frame with ``mode``; (1, *size).
 
     The spatial resize is separable, ``R_h @ z @ R_w^T`` (:func:`_resize_matrix`): the same interpolation as
     ``F.interpolate`` to float rounding, and matrix products forward and backward, 7x faster than its bicubic
-    kernel's backward on CPU. A level already at full size is left as it is (the identity, exactly)."""
-    if len(size) == 3 and z.shape[0] != size[0]:
+    kernel's backward on CPU. A level already at full size is left as it is (the identity, exactly).
+
+    ``frames`` (training only): just these output frames of a (T, H, W) ``size``, through the time resize's
+    rows, so the work scales with their count; (1, len(frames), H, W)."""
+    if frames is not None:
+        t, h, w = z.shape
+        rows = torch.eye(t) if t == size[0] else _resize_matrix(t, size[0], "bilinear")
+        z = (rows[frames].to(z.dtype) @ z.reshape(t, h * w)).reshape(len(frames), h, w)
+        size = (len(frames), *size[1:])
+    elif len(size) == 3 and z.shape[0] != size[0]:
         t, h, w = z.shape
         z = F.interpolate(z.reshape(t, h * w).T[None], size=size[0], mode="linear", align_corners=False)[0]
         z = z.T.reshape(size[0], h, w)
@@ -125,9 +133,11 @@ def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str) -> torch.Ten
     return z.reshape(1, *size)
 
 
-def upsample(latents: list[torch.Tensor], size: tuple[int, ...], mode: str) -> torch.Tensor:
-    """Each level interpolated to ``size`` ((H, W) or (T, H, W)), stacked: (S, *size)."""
-    return torch.cat([_interpolate(z, size, mode) for z in latents])
+def upsample(latents: list[torch.Tensor], size: tuple[int, ...], mode: str,
+             frames: torch.Tensor | None = None) -> torch.Tensor:
+    """Each level interpolated to ``size`` ((H, W) or (T, H, W)), stacked: (S, *size); with ``frames``, only
+    those frames of a sequence (:func:`_interpolate`)."""
+    return torch.cat([_interpolate(z, size, mode, frames) for z in latents])
 
 
 @functools.lru_cache(maxsize=32)
@@ -320,11 +330,14 @@ class GridModel(nn.Module):
 
     # ---- synthesis ---------------------------------------------------------------------------------
 
-    def synthesize(self, latents: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+    def synthesize(self, latents: list[torch.Tensor], size: tuple[int, ...],
+                   frames: torch.Tensor | None = None) -> torch.Tensor:
         """Image (H, W) or sequence (T, H, W) in normalised intensity, from (dequantised or noisy) latents in
-        step units."""
+        step units. ``frames`` (training a sequence): only these frames, (len(frames), H, W)."""
         dtype = latents[0].dtype
-        f = upsample(latents, size, self.config.upsampling) * self.gain.to(dtype).reshape(-1, *[1] * len(size))
+        f = upsample(latents, size, self.config.upsampling, frames)
+        size = tuple(f.shape[1:])
+        f = f * self.gain.to(dtype).reshape(-1, *[1] * len(size))
         out = self._mlp(f.reshape(f.shape[0], -1)).reshape(2, *size)
         image = f.sum(0) + out[0]
         if self.config.refine:
@@ -364,22 +377,32 @@ class GridModel(nn.Module):
                                [w1, b1, w2, b2 + bias[level]], hidden_round).reshape(2, -1)
         return out if checker_pass is None else out[:, _pass_positions(tuple(current.shape), checker_pass)]
 
-    def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
-        """Code length in bits of (noisy or rounded) latents under the context model, differentiable in the
-        latents and the networks (the context inputs are detached: their gradient is small and costly)."""
+    def rate_contexts(self, latents: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each level's Laplace (mean, log2 scale), (2, *shape), from the (detached) latents: differentiable in the
+        networks only (the inputs' gradient is small and costly)."""
         weights = [*self.context, self.level_bias]
+        return [self._context(s, z.detach(), latents[s + 1].detach() if s + 1 < len(latents) else None, weights,
+                              lambda h: h).reshape(2, *z.shape) for s, z in enumerate(latents)]
+
+    def rate_bits(self, latents: list[torch.Tensor], contexts: list[torch.Tensor] | None = None,
+                  frames: torch.Tensor | None = None) -> torch.Tensor:
+        """Code length in bits of (noisy or rounded) latents under the context model, differentiable in the
+        latents and the networks; ``contexts``: :meth:`rate_contexts` already evaluated (possibly of earlier
+        latents, see ``GridOptions.context_every``). ``frames`` (training a sequence): the levels that keep every
+        frame count only these frames', scaled to the whole (an unbiased estimate)."""
         total = latents[0].new_zeros(())
         lo, hi = (i / SCALE_STEPS for i in SCALE_INDEX_RANGE)
-        for s, z in enumerate(latents):
-            parent = latents[s + 1].detach() if s + 1 < len(latents) else None
-            out = self._context(s, z.detach(), parent, weights, lambda h: h).reshape(2, *z.shape)
+        for z, out in zip(latents, self.rate_contexts(latents) if contexts is None else contexts):
+            weight = 1.0
+            if frames is not None and z.shape[0] == latents[0].shape[0]:
+                z, out, weight = z[frames], out[:, frames], z.shape[0] / len(frames)
             scale = torch.exp2(out[1].clamp(lo, hi))
             d = -(z - out[0]).abs()
             upper = d + 0.5  # P = F(d + 1/2) - F(d - 1/2) of a zero-mean Laplace, evaluated on the left side
             cdf_upper = torch.where(upper <= 0, 0.5 * torch.exp(upper.clamp(max=0) / scale),
                                     1 - 0.5 * torch.exp(-upper.clamp(min=0) / scale))
             prob = cdf_upper - 0.5 * torch.exp((d - 0.5) / scale)
-            total = total - torch.log2(prob.clamp_min(2.0**-24)).sum()
+            total = total - weight * torch.log2(prob.clamp_min(2.0**-24)).sum()
         return total
 
     def exact_predictor(self) -> Predictor:
