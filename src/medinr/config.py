@@ -57,30 +57,40 @@ class VideoOptions:
     """What a (T, H, W) ``grid-video`` fit uses instead of :class:`GridOptions`' (``video_*`` options override).
 
     A sequence's step costs about its frame count times a frame's, so these trade quality for encode time.
-    Measured on two cine/train clips (10 frames, 256 px centre crops, 0.5 bpp, balanced otherwise):
+    Measured on cine/train SCD0000201_basal and SCD0000301_mid (10 frames, 0.5 bpp at 256 px, 0.2 bpp at 128 px,
+    centre crops, balanced otherwise; steps, frames per step, context every, latent learning rate):
 
-    | steps, frame_stride, context_every | s a frame | PSNR (dB) |
+    | 256 px: steps, frames a step, context, lr | s a frame | PSNR (dB) |
     |---|---|---|
-    | 600, 1, 1 (the grid default) | 20.9 | 42.60 / 42.64 |
-    | 600, 2, 1 | 14.4 / 12.8 | 42.64 / 42.56 |
-    | 600, 4, 4 | 8.2 | 42.24 |
-    | 400, 4, 4 | 5.1 / 4.6 | 41.85 / 41.77 |
-    | 400, 4, 4, ``lr_latent`` 0.08 / 0.12 | 3.8-5.1 | 42.02 / 41.93, 42.04 / 41.93 |
-    | 150, 1, 1 | 5.8 / 6.4 | 41.86 / 41.72 |
+    | 600, all, 1, 0.05 (the grid default) | 20.9 | 42.60 / 42.64 |
+    | 600, 5, 1, 0.05 | 14.4 / 12.8 | 42.64 / 42.56 |
+    | 600, 2-3, 4, 0.05 | 8.2 | 42.24 |
+    | 400, 2-3, 4, 0.05 | 5.1 / 4.6 | 41.85 / 41.77 |
+    | 400, 2-3, 4, 0.12 | 5.1 / 4.8 | 42.04 / 41.93 |
+    | 400, 3-4, 4, 0.12 / 0.05 | 5.6 | 42.30 / 41.97 |
+    | 150, all, 1, 0.05 | 5.8 / 6.4 | 41.86 / 41.72 |
+
+    At 128 px (600 steps, context every 4): all frames a step 34.25 dB, 2-3 frames 33.39 dB (lr 0.12) and 33.97 dB
+    (0.05): few pixels a step hurt, hence ``step_pixels``.
     """
 
     #: training steps of a sequence of 256x256 frames (scaled by the frame's pixels as ``GridOptions.steps``)
-    steps: int = 400
-    frame_stride: int = 4
+    steps: int = 340
+    #: a step measures the error (and the full-resolution level's rate) on enough frames for this many pixels
+    #: (every k-th frame, offset cycling: ``GridOptions.frame_stride``)
+    step_pixels: int = 3 * 256 * 256
     context_every: int = 4
-    #: the latents' learning rate: fewer steps take larger ones (``GridOptions.lr_latent``: 0.05)
+    #: the latents' learning rate (``GridOptions.lr_latent``: 0.05)
     lr_latent: float = 0.12
     #: global network quantisation factors tried (``GridOptions.net_step_search``)
     net_step_search: tuple[int, ...] = (-4, 0, 4)
 
-    def grid_options(self, grid: GridOptions) -> GridOptions:
-        """``grid`` with this section's values."""
-        return replace(grid, **{f.name: getattr(self, f.name) for f in fields(self)})
+    def grid_options(self, grid: GridOptions, shape: tuple[int, int, int]) -> GridOptions:
+        """``grid`` with this section's values for a (T, H, W) sequence of ``shape``."""
+        per_step = -(-self.step_pixels // (shape[1] * shape[2]))
+        return replace(grid, steps=self.steps, frame_stride=max(1, shape[0] // per_step),
+                       context_every=self.context_every, lr_latent=self.lr_latent,
+                       net_step_search=self.net_step_search)
 
 
 @dataclass
@@ -139,7 +149,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "balanced": {"fit": {"steps": 1200, "qat_steps": 200, "batch_pixels": 16384}, "grid": {"steps": 600}},
     "max": {"fit": {"steps": 4000, "qat_steps": 600, "batch_pixels": 32768, "lr": 8e-3},
             "grid": {"steps": 3000, "net_step_search": (-12, -8, -4, 0, 4, 8, 12)},
-            "video": {"steps": 1200, "frame_stride": 2, "context_every": 1, "lr_latent": 0.05,
+            "video": {"steps": 1200, "step_pixels": 2**40, "context_every": 1, "lr_latent": 0.05,
                       "net_step_search": (-12, -8, -4, 0, 4, 8, 12)}},
 }
 

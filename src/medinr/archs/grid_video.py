@@ -15,8 +15,9 @@ exact file size), run on the stack with the model's 3-axis form (:class:`medinr.
   predictor as 2D.
 
 Training takes ``cfg.video``'s steps (:class:`medinr.config.VideoOptions`, ``steps_for`` of H x W): each step
-measures the error, and the finest level's rate, on every 4th frame, and re-evaluates the context model every 4th
-step, so at ``balanced`` a 256 px frame costs about 5 s (20 s when every step took every frame). Choices measured on cine/train SCD0000201_basal (first 10 frames, 128 px centre crop, preset
+measures the error, and the finest level's rate, on every k-th frame (about three 256 px frames a step), and
+re-evaluates the context model every 4th step, so at ``balanced`` a 256 px frame costs about 5 s (20 s when every
+step took every frame). Choices measured on cine/train SCD0000201_basal (first 10 frames, 128 px centre crop, preset
 fast, PSNR at 0.05 / 0.2 / 1 bpp):
 
 - at the sequence's pixel-scaled 60 steps with 3x3x3 refinement: frames halved from level 1 on
@@ -70,7 +71,7 @@ class GridVideoCodec(GridCodec):
                      progress: ProgressFn | None, label: str) -> tuple[bytes, list[str]]:
         """Payload of the whole (T, H, W) stack ``frame``, trained with ``cfg.video``'s steps and strides."""
         check_sequence(self.name, frame)
-        cfg = replace(cfg, grid=cfg.video.grid_options(cfg.grid))
+        cfg = replace(cfg, grid=cfg.video.grid_options(cfg.grid, frame.shape))
         return super().encode_frame(frame, norm, config, init, cfg, target, frame_budget, progress, label)
 
     def decode_frame(self, payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
