@@ -122,7 +122,8 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
     with _progress(quiet or as_json) as progress:
         result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=choice.modality,
                                keep_metadata=keep_metadata, progress=progress, arch=arch, fit_steps=steps,
-                               grid_steps=steps, video_steps=steps, max_error=max_error, source_hash=source_hash, init_file=init_file,
+                               grid_steps=steps, video_steps=steps, max_error=max_error, source_hash=source_hash,
+                               init_file=init_file,
                                grid_temporal_weight=temporal_weight, predictive_mode=not no_predictive)
     atomic_write(output, ".minr", lambda tmp: tmp.write_bytes(result.data))
     summary = {"input": str(input_path), "output": str(output), "bytes": len(result.data), **result.metrics,
