@@ -120,8 +120,11 @@ def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str, frames: torc
     rows, so the work scales with their count; (1, len(frames), H, W)."""
     if frames is not None:
         t, h, w = z.shape
-        rows = torch.eye(t) if t == size[0] else _resize_matrix(t, size[0], "bilinear")
-        z = (rows[frames].to(z.dtype) @ z.reshape(t, h * w)).reshape(len(frames), h, w)
+        if t == size[0]:
+            z = z[frames]
+        else:
+            rows = _resize_matrix(t, size[0], "bilinear")[frames].to(z.dtype)
+            z = (rows @ z.reshape(t, h * w)).reshape(len(frames), h, w)
         size = (len(frames), *size[1:])
     elif len(size) == 3 and z.shape[0] != size[0]:
         t, h, w = z.shape
