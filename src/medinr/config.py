@@ -76,6 +76,9 @@ class VideoOptions:
 
     #: training steps of a sequence of 256x256 frames (scaled by the frame's pixels as ``GridOptions.steps``)
     steps: int = 340
+    #: static grids, constant in time, at the finest this many scales (:attr:`medinr.models.grid.GridConfig.static`):
+    #: what does not move is coded once. Not below ``medinr.archs.grid_video.STATIC_FROM_BPP``
+    static_levels: int = 2
     #: a step measures the error (and the full-resolution level's rate) on enough frames for this many pixels
     #: (every k-th frame, offset cycling: ``GridOptions.frame_stride``)
     step_pixels: int = 3 * 256 * 256

@@ -9,7 +9,7 @@ import torch
 import medinr
 from medinr.archs import get_arch
 from medinr.archs import grid as grid_arch
-from medinr.archs.grid import STEER_RANGE, _FrameFit, noisy_steps
+from medinr.archs.grid import MIN_STEP_SHARE, STEER_RANGE, _FrameFit, noisy_steps, steps_for
 from click.testing import CliRunner
 
 from medinr.bitstream import Tag, read_container
@@ -125,8 +125,11 @@ def test_corrupted_payload_raises_bitstream_error(encoded):
 def test_config_bytes_round_trip_and_rejects_garbage():
     config = GridConfig(levels=5, hidden=12, layers=1, refine=0, context_hidden=4, upsampling="bilinear")
     assert GridConfig.from_bytes(config.to_bytes()) == config
+    assert config.to_bytes() == bytes([5, 12, 1, 0, 4, 0, 2])  # the 1.3 format's bytes
     with pytest.raises(ValueError):
         GridConfig.from_bytes(bytes([0, 16, 2, 4, 8, 0, 2]))
+    with pytest.raises(ValueError):  # static grids belong to (t, y, x) grids only
+        GridConfig.from_bytes(bytes([5, 12, 1, 0, 4, 0, 2 | 1 << 4]))
 
 
 def test_cli_encodes_and_decodes_with_arch_grid(crop, tmp_path):
@@ -167,6 +170,15 @@ def test_lambda_steering_stays_within_its_range_of_the_start(crop) -> None:
 def test_straight_through_phase_is_capped() -> None:
     opts = preset_config("balanced", arch="grid", grid_straight_through_steps=60).grid
     assert [noisy_steps(n, opts) for n in (50, 200, 600)] == [35, 140, 540]
+
+
+def test_step_count_follows_the_pixels_down_to_a_share_of_the_preset() -> None:
+    assert steps_for(600, 256 * 256) == 600 and steps_for(600, 512 * 512) == 150  # the presets' points unchanged
+    assert steps_for(600, 128 * 128) == 900 and steps_for(200, 64 * 64) == 300  # small frames: at most 1.5x
+    for pixels in (1024 * 1024, 2000 * 2000, 4000 * 4000):  # large frames: never below the share
+        assert steps_for(600, pixels) == round(MIN_STEP_SHARE * 600) and steps_for(200, pixels) == 25
+    assert steps_for(600, 700 * 700) == round(600 * 256**2 / 700**2)
+    assert steps_for(4, 2000 * 2000) == 4  # a tiny step count is kept
 
 
 def test_calibrated_latent_budget_leaves_room_for_the_coded_network(crop) -> None:

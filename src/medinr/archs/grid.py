@@ -66,6 +66,11 @@ UNDERSHOOT_KEPT = 0.05
 #: frame size the presets' step counts are for, and the fewest steps any frame gets
 REFERENCE_PIXELS = 256 * 256
 MIN_STEPS = 20
+#: share of the preset's steps that a frame of any size gets (frames over 8 x 256^2 = 724^2 pixels get more steps
+#: than their pixel share, so encode time grows with the frame): a 2000 px 12-bit X-ray proxy at 1 bpp, balanced,
+#: gave 40.21 dB at 20 steps and 43.02 dB at 80 (84 and 157 s; JPEG 2000 44.37 dB); a 1024 px 8-bit crop, fast,
+#: 38.46 / 39.32 / 39.63 / 39.52 dB at 20 / 60 / 200 / 600 steps (JPEG 2000 40.89 dB)
+MIN_STEP_SHARE = 1 / 8
 #: smaller frames get up to this many times the preset's steps: measured on 64 px MR frames at 1 bpp (fast,
 #: 2026-11-26), 400 steps lost 0.6-0.9 dB against 300 (the networks, a large share of a small file, drift further)
 MAX_STEP_FACTOR = 1.5
@@ -94,6 +99,10 @@ STEER_RANGE = 16.0
 #: that step, at most PROBE_ROUNDS times (:meth:`_FrameFit.curvature`; a second round cost 1.5 s of a 512 px fast
 #: encode for -0.08 dB mean on 128 px train crops without it)
 PROBE_REACH, PROBE_ROUNDS = 4.0, 1
+#: a frame of more pixels than this is probed for curvature on PROBE_TILES x PROBE_TILES windows that hold this many
+#: pixels, spread evenly over it (the probes' distortion is a mean over pixels; on a 2000 px X-ray the full-frame
+#: probes took 32 of 97 s)
+PROBE_PIXELS, PROBE_TILES = 512 * 512, 4
 #: fractions of the steps at which a bpp target's latent budget is recalibrated from real coded sizes
 #: (:meth:`_FrameFit.calibrate`)
 CALIBRATE_AT = (0.4, 0.75)
@@ -147,24 +156,36 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
     with torch.no_grad():
         model.gain.mul_(latent_scale(payload[pos] & ~TABLE_CODED))
     levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_predictor(),
-                           tables=bool(payload[pos] & TABLE_CODED))
+                           tables=bool(payload[pos] & TABLE_CODED), parents=config.parents())
     synthesis = _synthesize_decoded(model, levels, shape)
     return norm.inverse(synthesis if base is None else synthesis + base, dtype)
 
 
 def pyramid_latents(target: torch.Tensor, shapes: list[tuple[int, ...]], gains: torch.Tensor,
                     mode: str, analysis: AnalysisNet | None = None,
-                    quantise: Callable[[torch.Tensor], torch.Tensor] = torch.round) -> list[torch.Tensor]:
+                    quantise: Callable[[torch.Tensor], torch.Tensor] = torch.round,
+                    statics: list[int | None] | None = None) -> list[torch.Tensor]:
     """Closed-loop quantised Laplacian pyramid of a frame or a (T, H, W) sequence: coarse to fine, each level
     codes the residual left so far (its average in step units, refined by the 2D ``analysis`` network when
-    given). ``quantise``: rounding, or a differentiable stand-in when the analysis network is trained."""
+    given). ``quantise``: rounding, or a differentiable stand-in when the analysis network is trained.
+
+    ``statics`` (a sequence with static grids, :meth:`GridConfig.statics`): per pyramid level, the static grid at
+    its scale or None. That grid takes the level's residual averaged over time, and the level what is left of it
+    on its own grid, so a part that does not move ends up in the static grid alone."""
     residual = target
     latents: list[torch.Tensor] = [torch.zeros(0)] * len(shapes)
     pool = F.adaptive_avg_pool3d if target.dim() == 3 else F.adaptive_avg_pool2d
-    for s in reversed(range(len(shapes))):
+    statics = statics or [None] * len(shapes)
+    for s in reversed(range(len(statics))):
         down = pool(residual[None, None], shapes[s])[0, 0] / gains[s]
+        coded = [s]
+        if statics[s] is not None:
+            still = statics[s]
+            latents[still] = quantise(down.mean(0, keepdim=True)).clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT)
+            down = down - latents[still] * gains[still] / gains[s]
+            coded.append(still)
         latents[s] = quantise(down if analysis is None else analysis(down, s)).clamp(-MAX_ABS_LATENT, MAX_ABS_LATENT)
-        residual = residual - upsample([latents[s] * gains[s]], target.shape, mode)[0]
+        residual = residual - upsample([latents[i] * gains[i] for i in coded], target.shape, mode).sum(0)
     return latents
 
 
@@ -191,9 +212,10 @@ def _search_log(f, goal: float, lo: float, hi: float, iters: int = 8) -> float:
 
 def steps_for(steps: int, pixels: int) -> int:
     """Training steps for a frame: ``steps`` is the count for 256x256; a step's cost grows with the pixels,
-    so larger frames get proportionally fewer (encode time tracks the preset), smaller ones up to
-    MAX_STEP_FACTOR times more."""
-    return int(min(MAX_STEP_FACTOR * steps, max(min(MIN_STEPS, steps), round(steps * REFERENCE_PIXELS / pixels))))
+    so larger frames get proportionally fewer (encode time tracks the preset) down to MIN_STEP_SHARE of
+    ``steps``, smaller ones up to MAX_STEP_FACTOR times more."""
+    fewest = max(min(MIN_STEPS, steps), round(MIN_STEP_SHARE * steps))
+    return int(min(MAX_STEP_FACTOR * steps, max(fewest, round(steps * REFERENCE_PIXELS / pixels))))
 
 
 def strided_frames(step: int, frames: int, stride: int) -> torch.Tensor | None:
@@ -202,6 +224,20 @@ def strided_frames(step: int, frames: int, stride: int) -> torch.Tensor | None:
     if stride <= 1:
         return None
     return torch.arange(step % min(stride, frames), frames, stride)
+
+
+def probe_windows(height: int, width: int) -> list[tuple[int, int, int, int]] | None:
+    """(top, bottom, left, right) of the curvature probes' windows in a frame of more than PROBE_PIXELS pixels:
+    PROBE_TILES x PROBE_TILES squares, together PROBE_PIXELS, centred in an even grid of cells; None (the whole
+    frame) for a smaller one."""
+    if height * width <= PROBE_PIXELS:
+        return None
+    side = min(height // PROBE_TILES, width // PROBE_TILES, math.isqrt(PROBE_PIXELS) // PROBE_TILES)
+
+    def starts(n: int) -> list[int]:
+        return [(2 * i + 1) * n // (2 * PROBE_TILES) - side // 2 for i in range(PROBE_TILES)]
+
+    return [(y, y + side, x, x + side) for y in starts(height) for x in starts(width)]
 
 
 def noisy_steps(steps: int, opts: GridOptions) -> int:
@@ -257,11 +293,13 @@ class _FrameFit:
         self.mse_goal = 0.0
 
     def _gains(self, q: float, alpha: float = 1.0) -> torch.Tensor:
-        return q * 2.0 ** (-alpha * torch.arange(self.config.levels, dtype=torch.float32))
+        scales = torch.tensor([self.config.scale(i) for i in range(self.config.grids)], dtype=torch.float32)
+        return q * 2.0 ** (-alpha * scales)
 
     def _pyramid(self, gains: torch.Tensor) -> tuple[list[torch.Tensor], float, float]:
         """The closed-loop pyramid at these gains, its zeroth-order entropy (bits) and its MSE."""
-        latents = pyramid_latents(self.target, self.shapes, gains, self.config.upsampling)
+        latents = pyramid_latents(self.target, self.shapes, gains, self.config.upsampling,
+                                  statics=self.config.statics())
         rec = upsample([z * g for z, g in zip(latents, gains)], self.shape, self.config.upsampling).sum(0)
         return latents, _entropy_bits(latents), float((rec - self.target).pow(2).mean())
 
@@ -284,7 +322,8 @@ class _FrameFit:
                           for a in GAIN_SLOPES]
             gains = min(candidates, key=lambda g: cost(self._pyramid(g)))
             self.lam = 2 * math.log(2) * self._pyramid(gains)[2]
-        latents = pyramid_latents(self.target, self.shapes, gains, self.config.upsampling, analysis)
+        latents = pyramid_latents(self.target, self.shapes, gains, self.config.upsampling, analysis,
+                                  statics=self.config.statics())
         with torch.no_grad():
             self.model.gain.copy_(gains)
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
@@ -370,7 +409,7 @@ class _FrameFit:
         it, the final dead zone had to cut up to 17 % of the latent bits (2.8 dB lost on a cxr crop at 0.5 bpp)."""
         latents = self.integer_latents()
         head, model = self.network(self._network_log2_step(), curvature)
-        coded = encode_levels(latents, model.exact_predictor())
+        coded = encode_levels(latents, model.exact_predictor(), self.config.parents())
         with torch.no_grad():
             estimate = float(self.model.rate_bits([torch.from_numpy(z.astype(np.float32)) for z in latents]))
         overhead = len(_assemble(head, 0, coded)) - len(coded)
@@ -399,14 +438,15 @@ class _FrameFit:
         pool = F.adaptive_avg_pool3d if len(self.shape) == 3 else F.adaptive_avg_pool2d
         error = torch.zeros(self.shape)  # what the requantised coarser levels miss, in normalised intensity
         out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(self.latents)
-        for s in reversed(range(len(self.latents))):
+        order = self.config.coarse_to_fine()
+        for s in order:
             z = self.latents[s].detach()
             if coarsen:
                 z = z + pool(error[None, None], self.shapes[s])[0, 0] / gains[s]
             z = z / scale
             q = (torch.sign(z) * torch.floor((z.abs() + 0.5 - deadzone).clamp_min(0))).clamp(-MAX_ABS_LATENT,
                                                                                              MAX_ABS_LATENT)
-            if coarsen and s:
+            if coarsen and s != order[-1]:
                 error = error + upsample([(self.latents[s].detach() - q * scale) * gains[s]], self.shape,
                                          self.config.upsampling)[0]
             out[s] = q.numpy().astype(np.int64)
@@ -432,8 +472,13 @@ class _FrameFit:
         def rate() -> float:
             return self.lam * float(self.model.rate_bits(hat)) / self.pixels
 
+        windows = probe_windows(*self.shape) if len(self.shape) == 2 else None
+
         def distortion() -> float:
-            return float((self.model.synthesize(hat, self.shape, frames) - target).pow(2).mean())
+            if windows is None:
+                return float((self.model.synthesize(hat, self.shape, frames) - target).pow(2).mean())
+            return sum(float((self.model.synthesize(hat, self.shape, window=w) - target[w[0]:w[1], w[2]:w[3]]).pow(2)
+                             .sum()) for w in windows) / sum((w[1] - w[0]) * (w[3] - w[2]) for w in windows)
 
         gen = torch.Generator().manual_seed(1)
         out = []
@@ -492,7 +537,7 @@ class _FrameFit:
         tried = []  # (mse, network bytes, network)
         for k in self.opts.net_step_search:
             head, model = self.network(base + k / 8, curvature)
-            data = _assemble(head, 0, encode_levels(latents, model.exact_predictor()))
+            data = _assemble(head, 0, encode_levels(latents, model.exact_predictor(), self.config.parents()))
             tried.append((self._mse(data), len(data), head, model))
         reaching = [t for t in tried if t[0] <= self.mse_goal]
         if target.mode == "psnr" and reaching:
@@ -505,7 +550,7 @@ class _FrameFit:
         def payload(i: float, coarsen: int = 0) -> bytes:
             if (i, coarsen) not in cache:
                 latents = self.integer_latents(i / 64, coarsen)
-                cache[i, coarsen] = _assemble(head, coarsen, encode_levels(latents, predict))
+                cache[i, coarsen] = _assemble(head, coarsen, encode_levels(latents, predict, self.config.parents()))
             return cache[i, coarsen]
 
         if target.mode == "bpp":

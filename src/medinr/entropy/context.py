@@ -136,8 +136,18 @@ def _table_coded(symbols: int, low: int, high: int, tables: bool) -> bool:
     return tables and symbols >= TABLE_MIN_SYMBOLS and high - low <= TABLE_MAX_SPAN
 
 
-def encode_levels(levels: list[np.ndarray], predict: Predictor) -> bytes:
-    """Code integer grids (finest first, level s+1 the parent of s) into one byte string (table coding, 1.3)."""
+def _parents(count: int, parents: list[int | None] | None) -> list[int | None]:
+    """Each level's parent (a later, so earlier coded, level): by default s + 1, none for the last."""
+    chain = parents if parents is not None else [s + 1 if s + 1 < count else None for s in range(count)]
+    if len(chain) != count or any(p is not None and not s < p < count for s, p in enumerate(chain)):
+        raise ValueError("each level's parent must be a later level")
+    return chain
+
+
+def encode_levels(levels: list[np.ndarray], predict: Predictor, parents: list[int | None] | None = None) -> bytes:
+    """Code integer grids (finest first, level s+1 the parent of s unless ``parents`` says otherwise, see
+    :meth:`medinr.models.grid.GridConfig.parents`) into one byte string (table coding, 1.3), the last level first."""
+    parents = _parents(len(levels), parents)
     side = bytearray()
     coder = constriction.stream.queue.RangeEncoder()
     for s in reversed(range(len(levels))):
@@ -149,7 +159,7 @@ def encode_levels(levels: list[np.ndarray], predict: Predictor) -> bytes:
         side += write_svarint(high - low)
         if low == high:
             continue
-        parent = levels[s + 1].astype(np.float64) if s + 1 < len(levels) else None
+        parent = None if parents[s] is None else levels[parents[s]].astype(np.float64)
         model = constriction.stream.model.QuantizedLaplace(low, high)
         current = np.zeros(z.shape)
         for index, mask in enumerate(pass_masks(z.shape)):
@@ -167,9 +177,10 @@ def encode_levels(levels: list[np.ndarray], predict: Predictor) -> bytes:
 
 
 def decode_levels(data: bytes, shapes: list[tuple[int, ...]], predict: Predictor,
-                  tables: bool = True) -> list[np.ndarray]:
-    """Inverse of :func:`encode_levels` given each level's shape (finest first); int64 grids. ``tables``: the
-    stream uses table coding (format 1.3; False for 1.2 streams)."""
+                  tables: bool = True, parents: list[int | None] | None = None) -> list[np.ndarray]:
+    """Inverse of :func:`encode_levels` given each level's shape (finest first) and ``parents``; int64 grids.
+    ``tables``: the stream uses table coding (format 1.3; False for 1.2 streams)."""
+    parents = _parents(len(shapes), parents)
     pos, ranges = 0, []
     for _ in shapes:
         low, pos = read_svarint(data, pos, "latent section (side information)")
@@ -185,7 +196,7 @@ def decode_levels(data: bytes, shapes: list[tuple[int, ...]], predict: Predictor
     for s, (low, high) in zip(reversed(range(len(shapes))), ranges):
         current = np.full(shapes[s], float(low))
         if low != high:
-            parent = levels[s + 1].astype(np.float64) if s + 1 < len(shapes) else None
+            parent = None if parents[s] is None else levels[parents[s]].astype(np.float64)
             model = constriction.stream.model.QuantizedLaplace(low, high)
             current[:] = 0.0
             for index, mask in enumerate(pass_masks(current.shape)):

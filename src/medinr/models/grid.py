@@ -12,7 +12,8 @@ for training and in exact fixed point for coding (:meth:`GridModel.exact_predict
 
 ``dims = 3`` (``grid-video``): the grids are (t, y, x), frames halving from level TIME_LEVELS on, upsampled
 linearly in time and then like a frame in space; the synthesis and refinement run frame by frame, and the
-context adds the previous and next frame to the anchor neighbours (a 3D checkerboard).
+context adds the previous and next frame to the anchor neighbours (a 3D checkerboard). ``static`` more grids of
+one frame each, at the finest scales, are shared by every frame: what does not move is coded once.
 
 Only the networks are ``parameters()`` (what an init holds and the bitstream codes as deltas); the
 latents belong to the image and are passed in.
@@ -50,6 +51,8 @@ TIME_LEVELS = 1
 #: fixed point of the exact context network: weights on a 2**-16 grid (|w| < 2**7), hidden on 2**-8 (< 2**12);
 #: with integer inputs below 2**12 every product and sum stays below 2**53, so float64 is exact in any order
 _W_FRAC, _W_MAX, _H_FRAC, _H_MAX = 16, 2.0**7, 8, 2.0**12
+#: pixels a synthesised window depends on beyond itself: the refinement's two 3x3 convolutions
+REFINE_REACH = 2
 #: pixels per block of the synthesis MLP (its activations, 16 x 64k float32 = 4 MiB, stay in cache)
 MLP_CHUNK = 65536
 #: positions per block of the sliced context evaluation (:func:`_subgrid_context`; the exact predictor's 8 x 16k
@@ -68,18 +71,45 @@ class GridConfig:
     context_hidden: int = 8
     upsampling: str = "bilinear"
     dims: int = 2
+    #: (t, y, x) grids only: static levels, one frame each (constant in time), at spatial scales 0 .. static - 1,
+    #: listed after the ``levels`` pyramid levels; what does not move is coded once instead of in every frame
+    static: int = 0
 
     def to_bytes(self) -> bytes:
+        """7 bytes; the static level count shares the axes byte (high nibble), so files without them are unchanged."""
         return struct.pack("<BBBBBBB", self.levels, self.hidden, self.layers, self.refine, self.context_hidden,
-                           UPSAMPLING.index(self.upsampling), self.dims)
+                           UPSAMPLING.index(self.upsampling), self.dims | self.static << 4)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "GridConfig":
-        levels, hidden, layers, refine, ctx, up, dims = struct.unpack("<BBBBBBB", data)
+        levels, hidden, layers, refine, ctx, up, axes = struct.unpack("<BBBBBBB", data)
+        dims, static = axes & 0x0F, axes >> 4
         if not (1 <= levels <= 12 and 1 <= hidden <= 64 and 1 <= layers <= 4 and refine <= 16 and 1 <= ctx <= 64
-                and up < len(UPSAMPLING) and dims in (2, 3)):
+                and up < len(UPSAMPLING) and dims in (2, 3) and static <= (levels if dims == 3 else 0)):
             raise ValueError("invalid grid configuration")
-        return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims)
+        return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims, static)
+
+    @property
+    def grids(self) -> int:
+        """Latent grids in all: the pyramid's levels, then the static ones."""
+        return self.levels + self.static
+
+    def scale(self, index: int) -> int:
+        """Spatial scale (1/2^scale of the frame) of grid ``index``."""
+        return index if index < self.levels else index - self.levels
+
+    def parents(self) -> list[int | None]:
+        """Per grid, the grid whose 3x3 neighbourhood is its context: the next coarser of its own kind (pyramid or
+        static), none for the coarsest of each."""
+        return [None if index in (self.levels - 1, self.grids - 1) else index + 1 for index in range(self.grids)]
+
+    def statics(self) -> list[int | None]:
+        """Per pyramid level, the static grid at its scale, or None."""
+        return [self.levels + s if s < self.static else None for s in range(self.levels)]
+
+    def coarse_to_fine(self) -> list[int]:
+        """Grid indices from the coarsest scale to the finest; at a scale with a static grid, the static one first."""
+        return [i for s in reversed(range(self.levels)) for i in (self.statics()[s], s) if i is not None]
 
     @staticmethod
     def levels_for(height: int, width: int, most: int = 7) -> int:
@@ -93,7 +123,8 @@ class GridConfig:
             return (-(-size[0] // 2 ** max(0, s - TIME_LEVELS + 1)),) if len(size) == 3 else ()
 
         height, width = size[-2:]
-        return [(*frames(s), -(-height // 2**s), -(-width // 2**s)) for s in range(self.levels)]
+        return ([(*frames(s), -(-height // 2**s), -(-width // 2**s)) for s in range(self.levels)]
+                + [(1, -(-height // 2**s), -(-width // 2**s)) for s in range(self.static)])
 
 
 def context_inputs(dims: int) -> int:
@@ -109,7 +140,8 @@ def _resize_matrix(n_in: int, n_out: int, mode: str) -> torch.Tensor:
     return F.interpolate(eye, size=(n_out, 1), mode=mode, align_corners=False)[:, 0, :, 0].T.contiguous()
 
 
-def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str, frames: torch.Tensor | None = None) -> torch.Tensor:
+def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str, frames: torch.Tensor | None = None,
+                 window: tuple[slice, slice] | None = None) -> torch.Tensor:
     """One level resized to ``size``: a (T, H, W) grid linearly in time, then every frame with ``mode``; (1, *size).
 
     The spatial resize is separable, ``R_h @ z @ R_w^T`` (:func:`_resize_matrix`): the same interpolation as
@@ -117,7 +149,8 @@ def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str, frames: torc
     kernel's backward on CPU. A level already at full size is left as it is (the identity, exactly).
 
     ``frames`` (training only): just these output frames of a (T, H, W) ``size``, through the time resize's
-    rows, so the work scales with their count; (1, len(frames), H, W)."""
+    rows, so the work scales with their count; (1, len(frames), H, W). ``window``: just these rows and columns of a
+    frame, through the spatial resize's rows; (1, rows, columns)."""
     if frames is not None:
         t, h, w = z.shape
         if t == size[0]:
@@ -131,16 +164,20 @@ def _interpolate(z: torch.Tensor, size: tuple[int, ...], mode: str, frames: torc
         z = F.interpolate(z.reshape(t, h * w).T[None], size=size[0], mode="linear", align_corners=False)[0]
         z = z.T.reshape(size[0], h, w)
     h, w = z.shape[-2:]
+    rows, cols = window or (slice(None), slice(None))
     if (h, w) != tuple(size[-2:]):
-        z = _resize_matrix(h, size[-2], mode).to(z.dtype) @ z @ _resize_matrix(w, size[-1], mode).to(z.dtype).T
-    return z.reshape(1, *size)
+        z = (_resize_matrix(h, size[-2], mode)[rows].to(z.dtype) @ z
+             @ _resize_matrix(w, size[-1], mode)[cols].to(z.dtype).T)
+    elif window is not None:
+        z = z[..., rows, cols]
+    return z.reshape(1, *size[:-2], *z.shape[-2:])
 
 
 def upsample(latents: list[torch.Tensor], size: tuple[int, ...], mode: str,
-             frames: torch.Tensor | None = None) -> torch.Tensor:
-    """Each level interpolated to ``size`` ((H, W) or (T, H, W)), stacked: (S, *size); with ``frames``, only
-    those frames of a sequence (:func:`_interpolate`)."""
-    return torch.cat([_interpolate(z, size, mode, frames) for z in latents])
+             frames: torch.Tensor | None = None, window: tuple[slice, slice] | None = None) -> torch.Tensor:
+    """Each level interpolated to ``size`` ((H, W) or (T, H, W)), stacked: (S, *size); with ``frames`` or
+    ``window``, only those frames of a sequence or rows and columns of a frame (:func:`_interpolate`)."""
+    return torch.cat([_interpolate(z, size, mode, frames, window) for z in latents])
 
 
 @functools.lru_cache(maxsize=32)
@@ -290,8 +327,8 @@ class GridModel(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.gain = nn.Parameter(torch.empty(c.levels))
-        dims = [c.levels] + [c.hidden] * c.layers + [2]
+        self.gain = nn.Parameter(torch.empty(c.grids))
+        dims = [c.grids] + [c.hidden] * c.layers + [2]
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(b, a)) for a, b in zip(dims[:-1], dims[1:]))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in dims[1:])
         r = c.refine
@@ -304,7 +341,7 @@ class GridModel(nn.Module):
             nn.Parameter(torch.empty(2, c.context_hidden)), nn.Parameter(torch.zeros(2)),
         ])
         #: per level: (mean, log2 scale) added to the context network's output
-        self.level_bias = nn.Parameter(torch.zeros(c.levels, 2))
+        self.level_bias = nn.Parameter(torch.zeros(c.grids, 2))
         self.reset_parameters()
 
     def reset_parameters(self, uniform: Callable[[torch.Size], torch.Tensor] = torch.rand) -> None:
@@ -318,7 +355,8 @@ class GridModel(nn.Module):
                 p.copy_((2 * uniform(p.shape) - 1) * np.sqrt(3 / fan_in))
 
         with torch.no_grad():
-            self.gain.copy_(2.0 ** -torch.arange(self.config.levels, dtype=torch.float32) / 16)
+            scales = torch.tensor([self.config.scale(i) for i in range(self.config.grids)], dtype=torch.float32)
+            self.gain.copy_(2.0**-scales / 16)
             for w in self.weights[:-1]:
                 kaiming(w)
             self.weights[-1].zero_()
@@ -334,11 +372,25 @@ class GridModel(nn.Module):
     # ---- synthesis ---------------------------------------------------------------------------------
 
     def synthesize(self, latents: list[torch.Tensor], size: tuple[int, ...],
-                   frames: torch.Tensor | None = None) -> torch.Tensor:
+                   frames: torch.Tensor | None = None, window: tuple[int, int, int, int] | None = None) -> torch.Tensor:
         """Image (H, W) or sequence (T, H, W) in normalised intensity, from (dequantised or noisy) latents in
-        step units. ``frames`` (training a sequence): only these frames, (len(frames), H, W)."""
+        step units. ``frames`` (training a sequence): only these frames, (len(frames), H, W). ``window`` (an image,
+        measuring part of it): only rows top:bottom and columns left:right, given as (top, bottom, left, right);
+        the same values as those pixels of the whole image (the refinement's reach is synthesised around it)."""
+        if window is None:
+            return self._synthesize(latents, size, frames)
+        top, bottom, left, right = window
+        reach = REFINE_REACH if self.config.refine else 0
+        outer = (max(0, top - reach), min(size[-2], bottom + reach), max(0, left - reach), min(size[-1], right + reach))
+        image = self._synthesize(latents, size, None, (slice(*outer[:2]), slice(*outer[2:])))
+        return image[top - outer[0]:bottom - outer[0], left - outer[2]:right - outer[2]]
+
+    def _synthesize(self, latents: list[torch.Tensor], size: tuple[int, ...], frames: torch.Tensor | None = None,
+                    window: tuple[slice, slice] | None = None) -> torch.Tensor:
+        """:meth:`synthesize` of the frames, or of a window given as row and column slices (its edge then padded
+        with zeros by the refinement, like the image's)."""
         dtype = latents[0].dtype
-        f = upsample(latents, size, self.config.upsampling, frames)
+        f = upsample(latents, size, self.config.upsampling, frames, window)
         size = tuple(f.shape[1:])
         f = f * self.gain.to(dtype).reshape(-1, *[1] * len(size))
         out = self._mlp(f.reshape(f.shape[0], -1)).reshape(2, *size)
@@ -384,8 +436,9 @@ class GridModel(nn.Module):
         """Each level's Laplace (mean, log2 scale), (2, *shape), from the (detached) latents: differentiable in the
         networks only (the inputs' gradient is small and costly)."""
         weights = [*self.context, self.level_bias]
-        return [self._context(s, z.detach(), latents[s + 1].detach() if s + 1 < len(latents) else None, weights,
-                              lambda h: h).reshape(2, *z.shape) for s, z in enumerate(latents)]
+        parents = self.config.parents()
+        return [self._context(s, z.detach(), None if p is None else latents[p].detach(), weights,
+                              lambda h: h).reshape(2, *z.shape) for s, (z, p) in enumerate(zip(latents, parents))]
 
     def rate_bits(self, latents: list[torch.Tensor], contexts: list[torch.Tensor] | None = None,
                   frames: torch.Tensor | None = None) -> torch.Tensor:
@@ -438,7 +491,7 @@ class GridModel(nn.Module):
         taps = (4 if c.upsampling == "bilinear" else 16) + 2 * (c.dims - 2)
         synthesis = sum(w.numel() for w in self.weights) + (sum(p.numel() for p in self.refine[::2]))
         context = 2 * 4 / 3 * (self.context[0].numel() + self.context[2].numel())
-        return float(taps * c.levels + c.levels + synthesis + context)
+        return float(taps * c.grids + c.grids + synthesis + context)
 
 
 ARCHITECTURES["grid"] = Architecture("grid", GridConfig, GridModel)
