@@ -127,3 +127,27 @@ def test_shipped_inits_serve_the_default_width(modality: str) -> None:
     assert init.name == {"cxr": "seed-cxr", "mri": "seed-mri", "cine": "seed-mri"}[modality]
     assert all(torch.isfinite(p).all() for p in init.params)
     assert inits.installed_inits()[init.name]["command"].startswith("nice -n 10 python -m medinr.meta.ship")
+
+
+@pytest.mark.parametrize("family", ["cxr", "mri"])
+def test_shipped_grid_networks_serve_the_image_config_the_encoder_plans(family: str) -> None:
+    """The shipped ``grid-<family>`` files predate ``GridConfig.static``: a field added later is taken at its
+    default, so images keep their learned networks (and older files keep decoding)."""
+    from medinr.archs.grid import GridCodec
+    from medinr.config import preset_config
+    from medinr.ratecontrol import RateTarget
+
+    config = GridCodec().plan(256, 256, preset_config("balanced"), RateTarget("quality"), None, family)
+    assert inits.modality_init("grid", family, config).name == f"grid-{family}"
+    assert "static" not in inits.read_installed(f"grid-{family}").base_config
+    assert inits.modality_init("grid", family, replace(config, upsampling="bilinear")).name == "random"
+
+
+def test_a_config_field_added_later_matches_only_at_its_default() -> None:
+    from medinr.models.grid import GridConfig
+
+    config = GridConfig(levels=3, hidden=8, dims=3)
+    params = {8: list(random_init("grid", config).params)}
+    old = InitFile.from_training("grid-video-cine", "grid", "cine", config, params, {})
+    old = replace(old, base_config={k: v for k, v in old.base_config.items() if k != "static"})
+    assert old.covers("grid", config) and not old.covers("grid", replace(config, static=1))

@@ -116,8 +116,10 @@ class InitFile:
                    {w: tuple(stored(t) for t in p) for w, p in params.items()}, record)
 
     def covers(self, arch: str, config: Any) -> bool:
-        """Whether this file has parameters for ``config`` (same base config, one of its widths)."""
-        return arch == self.arch and config.hidden in self.params and _base_config(config) == self.base_config
+        """Whether this file has parameters for ``config`` (same base config, one of its widths). A field added to
+        the config after the file was made (e.g. ``GridConfig.static``) is taken at its default."""
+        return (arch == self.arch and config.hidden in self.params
+                and _base_config(config) == {**_base_config(type(config)()), **self.base_config})
 
     def init_for(self, config: Any) -> Init:
         """The init of ``config``: the file's first bands, random ones beyond them; raises InitError if not covered."""
