@@ -67,9 +67,8 @@ UNDERSHOOT_KEPT = 0.05
 REFERENCE_PIXELS = 256 * 256
 MIN_STEPS = 20
 #: share of the preset's steps that a frame of any size gets (frames over 8 x 256^2 = 724^2 pixels get more steps
-#: than their pixel share, so encode time grows with the frame): a 2000 px 12-bit X-ray proxy at 1 bpp, balanced,
-#: gave 40.21 dB at 20 steps and 43.02 dB at 80 (84 and 157 s; JPEG 2000 44.37 dB); a 1024 px 8-bit crop, fast,
-#: 38.46 / 39.32 / 39.63 / 39.52 dB at 20 / 60 / 200 / 600 steps (JPEG 2000 40.89 dB)
+#: than their pixel share, so encode time grows with the frame): a 2000 px 12-bit X-ray proxy (cxr/train) at 1 bpp,
+#: balanced, 2 threads, gave 40.52 dB at 20 steps and 42.56 dB at 80 (53 and 136 s; JPEG 2000 44.37 dB)
 MIN_STEP_SHARE = 1 / 8
 #: smaller frames get up to this many times the preset's steps: measured on 64 px MR frames at 1 bpp (fast,
 #: 2026-11-26), 400 steps lost 0.6-0.9 dB against 300 (the networks, a large share of a small file, drift further)
