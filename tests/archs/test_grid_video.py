@@ -182,9 +182,13 @@ def test_cli_encodes_and_decodes_with_arch_grid_video(clip: object, tmp_path: Pa
                                    "fast", "--steps", "4", "--bpp", "3", "--quiet"])
     assert encoded.exit_code == 0, encoded.output
     info = runner.invoke(main, ["info", str(minr), "--json"])
-    assert info.exit_code == 0 and '"arch": "grid-video"' in info.output
+    assert info.exit_code == 0 and '"arch": "grid-video"' in info.output and '"static": 2' in info.output
     assert runner.invoke(main, ["decode", str(minr), "-o", str(out), "--quiet"]).exit_code == 0
     assert np.load(out).shape == (4, 32, 32)
+    plain = tmp_path / "plain.minr"
+    assert runner.invoke(main, ["encode", str(source), "-o", str(plain), "--arch", "grid-video", "--preset", "fast",
+                                "--steps", "4", "--bpp", "3", "--static-grids", "0", "--quiet"]).exit_code == 0
+    assert '"static": 0' in runner.invoke(main, ["info", str(plain), "--json"]).output
 
 
 def test_temporal_weight_makes_the_reconstruction_follow_the_source_changes(clip: object) -> None:
