@@ -115,6 +115,20 @@ def test_static_grids_have_one_frame_their_own_parents_and_start_coarse_to_fine(
         GridConfig.from_bytes(GridConfig(levels=2, dims=3, static=3).to_bytes())
 
 
+def test_static_grids_are_planned_except_for_the_lowest_bpp_targets() -> None:
+    from medinr.archs.grid_video import STATIC_FROM_BPP
+
+    codec, cfg = get_arch("grid-video"), preset_config("balanced")
+
+    def static(target: RateTarget) -> int:
+        return codec.plan(128, 128, cfg, target, None if target.value is None else 1e4, "cine").static
+
+    assert static(RateTarget("bpp", STATIC_FROM_BPP)) == cfg.video.static_levels == 2
+    assert static(RateTarget("bpp", 0.9 * STATIC_FROM_BPP)) == 0
+    assert static(RateTarget("psnr", 30.0)) == static(RateTarget("quality")) == 2
+    assert codec.plan(8, 8, preset_config("balanced", video_static_levels=7), RateTarget("quality"), None).static == 2
+
+
 def test_context_coding_with_static_grids_round_trips_exactly() -> None:
     model = GridModel(GridConfig(levels=3, dims=3, static=2))
     with torch.no_grad():

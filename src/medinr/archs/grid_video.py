@@ -12,7 +12,7 @@ exact file size), run on the stack with the model's 3-axis form (:class:`medinr.
 - Static grids (``VideoOptions.static_levels``, 2): one (1, H_s, W_s) grid at each of the finest scales, added to
   every frame. The start gives each the time average of its scale's residual and the pyramid level the rest, so
   what does not move is coded once, not once a frame (or pair of frames). Each is the parent of the next finer
-  one. None below STATIC_FROM_BPP, where the finest levels stay zero anyway. On the first 10 frames of cine/test
+  one. None below STATIC_FROM_BPP (0.075), where the finest levels stay zero anyway. On the first 10 frames of cine/test
   SCD0000401_mid at 256 px and 0.5 bpp (balanced): 41.60 -> 43.63 dB, flicker 3.73 -> 3.30, for 9 % more time.
 - The same per-pixel synthesis MLP and residual 3x3 refinement, frame by frame.
 - Context model: the 3x3 neighbourhood of the co-located parent sample, the six anchor neighbours of the 3D
@@ -67,14 +67,14 @@ VIDEO_INITS = {"cine": "grid-video-cine", "mri": "grid-video-cine"}
 #: a bpp target below this gets no static grids (``VideoOptions.static_levels``). Measured on six cine/train clips
 #: (10 frames, 128 px centre crops, fast), PSNR change against none, mean (range) over the clips:
 #:
-#: | static grids | 0.05 bpp | 0.2 bpp | 1 bpp |
-#: |---|---|---|---|
-#: | 1 (scale 0) | -0.4 (-0.55 to -0.3) | +0.30 (-0.08 to +0.71) | +0.80 (+0.19 to +1.62), flicker -8 % |
-#: | 2 (scales 0, 1) | -0.05 (-0.50 to +0.50) | +0.70 (-0.15 to +1.32) | +0.80 (-0.11 to +1.67) |
-#: | 3 (scales 0-2) | -2.6 (-4.9 to -0.0) | | |
+#: | static grids (scales) | 0.05 bpp | 0.1 bpp | 0.2 bpp | 1 bpp |
+#: |---|---|---|---|---|
+#: | 1 (0) | -0.4 (-0.55 to -0.3) | | +0.30 (-0.08 to +0.71) | +0.80 (+0.19 to +1.62), flicker -8 % |
+#: | 2 (0, 1) | -0.05 (-0.50 to +0.50) | +0.49 (-0.05 to +0.98) | +0.70 (-0.15 to +1.32) | +0.80 (-0.11 to +1.67) |
+#: | 3 (0-2) | -2.6 (-4.9 to -0.0) | | | |
 #:
-#: so at low rates, where the finest levels stay zero, they only cost time (about 30 % more a step)
-STATIC_FROM_BPP = 0.15
+#: so at the lowest rates, where the finest levels stay zero, they only cost time (about 30 % more a step)
+STATIC_FROM_BPP = 0.075
 
 
 class GridVideoCodec(GridCodec):
