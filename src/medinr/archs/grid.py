@@ -99,8 +99,8 @@ STEER_RANGE = 16.0
 #: encode for -0.08 dB mean on 128 px train crops without it)
 PROBE_REACH, PROBE_ROUNDS = 4.0, 1
 #: a frame of more pixels than this is probed for curvature on PROBE_TILES x PROBE_TILES windows that hold this many
-#: pixels, spread evenly over it (the probes' distortion is a mean over pixels; on a 2000 px X-ray the full-frame
-#: probes took 32 of 97 s)
+#: pixels, spread evenly over it (the probes' distortion is a mean over pixels; on a 2000 px X-ray with an 8-wide
+#: network the full-frame probes took 32 of 97 s)
 PROBE_PIXELS, PROBE_TILES = 512 * 512, 4
 #: fractions of the steps at which a bpp target's latent budget is recalibrated from real coded sizes
 #: (:meth:`_FrameFit.calibrate`)
