@@ -1,5 +1,5 @@
-"""Partial synthesis of the grid INR: a window of an image (curvature probes of large frames) and the static grids
-of a sequence give exactly what the whole synthesis gives there."""
+"""Partial synthesis of the grid INR: a window of an image (the curvature probes of large frames) gives exactly what
+the whole image's synthesis gives there; the probes' windows."""
 
 from __future__ import annotations
 

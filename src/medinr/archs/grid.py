@@ -36,7 +36,7 @@ from medinr.archs import ArchCodec, ProgressFn, psnr_shortfall, register
 from medinr.config import EncoderConfig, GridOptions
 from medinr.entropy import MAX_ABS_SYMBOL, decode_tensors, encode_tensors
 from medinr.varint import read_svarint, write_svarint
-from medinr.entropy.context import MAX_ABS_LATENT, decode_levels, encode_levels
+from medinr.entropy.context import MAX_ABS_LATENT, Predictor, decode_levels, encode_levels
 from medinr.errors import BitstreamError
 from medinr.meta.inits import RANDOM, Init, load_init, modality_init
 from medinr.models import with_params
@@ -292,8 +292,7 @@ class _FrameFit:
         self.mse_goal = 0.0
 
     def _gains(self, q: float, alpha: float = 1.0) -> torch.Tensor:
-        scales = torch.tensor([self.config.scale(i) for i in range(self.config.grids)], dtype=torch.float32)
-        return q * 2.0 ** (-alpha * scales)
+        return q * 2.0 ** (-alpha * torch.tensor(self.config.grid_scales(), dtype=torch.float32))
 
     def _pyramid(self, gains: torch.Tensor) -> tuple[list[torch.Tensor], float, float]:
         """The closed-loop pyramid at these gains, its zeroth-order entropy (bits) and its MSE."""
@@ -408,11 +407,15 @@ class _FrameFit:
         it, the final dead zone had to cut up to 17 % of the latent bits (2.8 dB lost on a cxr crop at 0.5 bpp)."""
         latents = self.integer_latents()
         head, model = self.network(self._network_log2_step(), curvature)
-        coded = encode_levels(latents, model.exact_predictor(), self.config.parents())
+        coded = self._code_latents(latents, model.exact_predictor())
         with torch.no_grad():
             estimate = float(self.model.rate_bits([torch.from_numpy(z.astype(np.float32)) for z in latents]))
         overhead = len(_assemble(head, 0, coded)) - len(coded)
         return max(8.0 * (frame_budget - overhead), 8.0) * estimate / max(8.0 * len(coded), 1.0)
+
+    def _code_latents(self, latents: list[np.ndarray], predict: Predictor) -> bytes:
+        """Integer latents through the exact context coder, each grid with its config's parent."""
+        return encode_levels(latents, predict, self.config.parents())
 
     def _network_log2_step(self) -> float:
         """log2 of the networks' global quantisation factor at the current λ (the high-rate D + λR optimum)."""
@@ -536,7 +539,7 @@ class _FrameFit:
         tried = []  # (mse, network bytes, network)
         for k in self.opts.net_step_search:
             head, model = self.network(base + k / 8, curvature)
-            data = _assemble(head, 0, encode_levels(latents, model.exact_predictor(), self.config.parents()))
+            data = _assemble(head, 0, self._code_latents(latents, model.exact_predictor()))
             tried.append((self._mse(data), len(data), head, model))
         reaching = [t for t in tried if t[0] <= self.mse_goal]
         if target.mode == "psnr" and reaching:
@@ -549,7 +552,7 @@ class _FrameFit:
         def payload(i: float, coarsen: int = 0) -> bytes:
             if (i, coarsen) not in cache:
                 latents = self.integer_latents(i / 64, coarsen)
-                cache[i, coarsen] = _assemble(head, coarsen, encode_levels(latents, predict, self.config.parents()))
+                cache[i, coarsen] = _assemble(head, coarsen, self._code_latents(latents, predict))
             return cache[i, coarsen]
 
         if target.mode == "bpp":

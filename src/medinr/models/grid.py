@@ -94,9 +94,9 @@ class GridConfig:
         """Latent grids in all: the pyramid's levels, then the static ones."""
         return self.levels + self.static
 
-    def scale(self, index: int) -> int:
-        """Spatial scale (1/2^scale of the frame) of grid ``index``."""
-        return index if index < self.levels else index - self.levels
+    def grid_scales(self) -> list[int]:
+        """Per grid, its spatial scale (1/2^scale of the frame)."""
+        return [*range(self.levels), *range(self.static)]
 
     def parents(self) -> list[int | None]:
         """Per grid, the grid whose 3x3 neighbourhood is its context: the next coarser of its own kind (pyramid or
@@ -109,7 +109,8 @@ class GridConfig:
 
     def coarse_to_fine(self) -> list[int]:
         """Grid indices from the coarsest scale to the finest; at a scale with a static grid, the static one first."""
-        return [i for s in reversed(range(self.levels)) for i in (self.statics()[s], s) if i is not None]
+        statics = self.statics()
+        return [i for s in reversed(range(self.levels)) for i in (statics[s], s) if i is not None]
 
     @staticmethod
     def levels_for(height: int, width: int, most: int = 7) -> int:
@@ -355,8 +356,7 @@ class GridModel(nn.Module):
                 p.copy_((2 * uniform(p.shape) - 1) * np.sqrt(3 / fan_in))
 
         with torch.no_grad():
-            scales = torch.tensor([self.config.scale(i) for i in range(self.config.grids)], dtype=torch.float32)
-            self.gain.copy_(2.0**-scales / 16)
+            self.gain.copy_(2.0 ** -torch.tensor(self.config.grid_scales(), dtype=torch.float32) / 16)
             for w in self.weights[:-1]:
                 kaiming(w)
             self.weights[-1].zero_()
