@@ -248,7 +248,11 @@ def _subgrid_context(current: torch.Tensor, parent: torch.Tensor | None, passes:
     time: CONTEXT_CHUNK positions keep the activations in cache), sliced for each sub-grid; an axis the parent does
     not halve is sliced with the sub-grid's parity. The face neighbours of the second pass are strided slices of
     the level. In the exact fixed point every sum is exact, so this gives the gathered features' values to the bit
-    (tests/models/test_grid_context.py checks it); training gets the same function 2x faster."""
+    (tests/models/test_grid_context.py checks it); training gets the same function 2x faster.
+
+    The sub-grids are interleaved into the level's grid once at the end (:func:`_interleave`), not written into it
+    block by block: autograd copies the whole grid's gradient for each slice written in place, which on a 2000 px
+    frame (252 blocks on its finest level) took most of a training step's backward pass."""
     w1, b1, w2, b2 = weights
     shape = tuple(current.shape)
     dims = len(shape)
@@ -257,7 +261,7 @@ def _subgrid_context(current: torch.Tensor, parent: torch.Tensor | None, passes:
     extent = [(n + 1) // 2 if h else n for n, h in zip(shape, halved)]
     hood_grid = None if parent is None else F.pad(parent, (1, 1, 1, 1))
     level_grid = F.pad(current, (1, 1) * dims)
-    out = current.new_zeros(2, *shape, dtype=w2.dtype)
+    pieces: dict[tuple[int, ...], list[torch.Tensor]] = {p: [] for p in itertools.product((0, 1), repeat=dims)}
     sub_rows = (shape[0] + 1) // 2
     block = max(1, CONTEXT_CHUNK // int(np.prod([(n + 1) // 2 for n in shape[1:]])))
     for a0 in range(0, sub_rows, block):
@@ -290,9 +294,28 @@ def _subgrid_context(current: torch.Tensor, parent: torch.Tensor | None, passes:
                     hidden = torch.addmm(hidden + w1[:, 9 + 2 * dims:], w1[:, 9:9 + 2 * dims],
                                          torch.stack(faces).reshape(2 * dims, -1))
                 hidden = hidden_round(hidden.relu())
-                at = (slice(None), *(_every_other(f, c) for f, c in zip(first, counts)))
-                out[at] = torch.addmm(b2[:, None], w2, hidden).reshape(2, *counts)
-    return out
+                pieces[parity].append(torch.addmm(b2[:, None], w2, hidden).reshape(2, *counts))
+    return _interleave(pieces, shape, current.new_zeros((), dtype=w2.dtype))
+
+
+def _interleave(pieces: dict[tuple[int, ...], list[torch.Tensor]], shape: tuple[int, ...],
+                like: torch.Tensor) -> torch.Tensor:
+    """The (2, *shape) grid whose positions of index parities ``p`` hold the sub-grid of ``pieces[p]`` (its blocks,
+    to be joined along axis 0; zero where there are none), by padding every sub-grid to half the shape (rounded up),
+    stacking and one permute: differentiable without in-place writes."""
+    dims = len(shape)
+    half = [(n + 1) // 2 for n in shape]
+    grids = []
+    for parity in itertools.product((0, 1), repeat=dims):
+        if not pieces[parity]:
+            grids.append(like.new_zeros(2, *half))
+            continue
+        sub = torch.cat(pieces[parity], 1)
+        grids.append(F.pad(sub, [pad for n, h in zip(reversed(sub.shape[1:]), reversed(half)) for pad in (0, h - n)]))
+    # axes (parity per axis..., channel, half per axis...) -> (channel, half_0, parity_0, half_1, parity_1, ...)
+    order = [dims, *(i for axis in range(dims) for i in (dims + 1 + axis, axis))]
+    full = torch.stack(grids).reshape(*(2,) * dims, 2, *half).permute(order).reshape(2, *(2 * h for h in half))
+    return full[(slice(None), *(slice(0, n) for n in shape))]
 
 
 def context_features(current: torch.Tensor, parent: torch.Tensor | None,
