@@ -13,7 +13,7 @@ from medinr.fit import FitConfig
 class GridOptions:
     """Fitting settings of the ``grid`` architecture (:mod:`medinr.archs.grid`); ``grid_*`` options override them."""
 
-    #: training steps for a 256x256 frame (scaled by 256*256/pixels, see medinr.archs.grid.steps_for)
+    #: training steps for a 256x256 frame (fewer for larger frames, more for smaller ones: medinr.archs.grid.steps_for)
     steps: int = 600
     #: fraction of the steps trained with additive uniform noise on the latents (the rest: straight-through rounding)
     noise_fraction: float = 0.7

@@ -173,11 +173,12 @@ def test_straight_through_phase_is_capped() -> None:
 
 
 def test_step_count_follows_the_pixels_down_to_a_share_of_the_preset() -> None:
-    assert steps_for(600, 256 * 256) == 600 and steps_for(600, 512 * 512) == 150  # the presets' points unchanged
-    assert steps_for(600, 128 * 128) == 900 and steps_for(200, 64 * 64) == 300  # small frames: at most 1.5x
-    for pixels in (1024 * 1024, 2000 * 2000, 4000 * 4000):  # large frames: never below the share
+    assert steps_for(600, 256 * 256) == 600 and steps_for(600, 128 * 128) == 900  # the reference; smaller: more
+    assert steps_for(600, 200 * 200) == 900 and steps_for(200, 64 * 64) == 300  # small frames: at most 1.5x
+    assert steps_for(600, 512 * 512) == 300 and steps_for(200, 1024 * 1024) == 50  # larger: by the side's ratio
+    assert steps_for(600, 700 * 700) == round(600 * 256 / 700)
+    for pixels in (4000 * 4000, 8000 * 8000):  # very large frames: never below the share
         assert steps_for(600, pixels) == round(MIN_STEP_SHARE * 600) and steps_for(200, pixels) == 25
-    assert steps_for(600, 700 * 700) == round(600 * 256**2 / 700**2)
     assert steps_for(4, 2000 * 2000) == 4  # a tiny step count is kept
 
 

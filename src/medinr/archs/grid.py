@@ -66,9 +66,16 @@ UNDERSHOOT_KEPT = 0.05
 #: frame size the presets' step counts are for, and the fewest steps any frame gets
 REFERENCE_PIXELS = 256 * 256
 MIN_STEPS = 20
-#: share of the preset's steps that a frame of any size gets (frames over 8 x 256^2 = 724^2 pixels get more steps
-#: than their pixel share, so encode time grows with the frame): a 2000 px 12-bit X-ray proxy (cxr/train) at 1 bpp,
-#: balanced, 2 threads, gave 40.52 dB at 20 steps and 42.56 dB at 80 (53 and 136 s; JPEG 2000 44.37 dB)
+#: frames larger than REFERENCE_PIXELS get the preset's steps times (REFERENCE_PIXELS / pixels) ** STEP_EXPONENT,
+#: so encode time grows with the frame's side rather than staying flat. At 512 px (four cxr/train images, two 512 px
+#: crops and two resized to 512 px, 0.5 / 1 / 2 bpp, 2 threads, 2026-11-26): fast's 200 at 50 steps 4.7 s, at 100
+#: steps 7.6 s and +0.24 dB on average, at 200 steps 13.5 s and +0.67 dB; balanced's 600 at 150 steps 10 s, at 300
+#: steps 18 s and +0.28 dB (two of the images), at 600 steps 34 s. The exponent 1 before kept every size at a 256 px
+#: frame's time, which left 512 px frames at a quarter of the steps
+STEP_EXPONENT = 0.5
+#: share of the preset's steps that a frame of any size gets (frames over 64 x 256^2 = 2048^2 pixels get more
+#: steps than STEP_EXPONENT gives): a 2000 px 12-bit X-ray proxy (cxr/train) at 1 bpp, balanced, 2 threads, gave
+#: 40.52 dB at 20 steps and 42.56 dB at 80 (53 and 136 s before c0216ed, 109 s after; JPEG 2000 44.37 dB)
 MIN_STEP_SHARE = 1 / 8
 #: smaller frames get up to this many times the preset's steps: measured on 64 px MR frames at 1 bpp (fast,
 #: 2026-11-26), 400 steps lost 0.6-0.9 dB against 300 (the networks, a large share of a small file, drift further)
@@ -210,11 +217,14 @@ def _search_log(f, goal: float, lo: float, hi: float, iters: int = 8) -> float:
 
 
 def steps_for(steps: int, pixels: int) -> int:
-    """Training steps for a frame: ``steps`` is the count for 256x256; a step's cost grows with the pixels,
-    so larger frames get proportionally fewer (encode time tracks the preset) down to MIN_STEP_SHARE of
-    ``steps``, smaller ones up to MAX_STEP_FACTOR times more."""
+    """Training steps for a frame: ``steps`` is the count for 256x256; a step's cost grows with the pixels, so
+    larger frames get fewer (in proportion to the square root of their pixel share, STEP_EXPONENT) down to
+    MIN_STEP_SHARE of ``steps``, smaller ones more (in proportion to their pixel share) up to MAX_STEP_FACTOR
+    times."""
     fewest = max(min(MIN_STEPS, steps), round(MIN_STEP_SHARE * steps))
-    return int(min(MAX_STEP_FACTOR * steps, max(fewest, round(steps * REFERENCE_PIXELS / pixels))))
+    share = REFERENCE_PIXELS / pixels
+    factor = share if share >= 1 else share**STEP_EXPONENT
+    return int(min(MAX_STEP_FACTOR * steps, max(fewest, round(steps * factor))))
 
 
 def strided_frames(step: int, frames: int, stride: int) -> torch.Tensor | None:
