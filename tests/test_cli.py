@@ -125,3 +125,29 @@ def test_bench_table_shows_video_units_for_sequences(capsys, monkeypatch) -> Non
     out = capsys.readouterr().out
     cine = out[out.index("cine-test: mean over 2 sequence(s)"):]
     assert "Mbps" in cine and "flicker" in cine and "Mbps" not in out[:out.index("cine-test: mean over")]
+
+
+def test_colour_dicom_is_refused_unless_luma_is_asked_for(workdir, shared_data) -> None:
+    """A colour echo clip (RGB, cut from the real YBR ultrasound loop): a one-line error naming --luma and no file;
+    with --luma its BT.601 luma is coded, and the decoded DICOM is grayscale with the clip's frame time."""
+    source = pydicom.dcmread(shared_data / "video" / "test" / "echo_plax_rgb_120fr.dcm")
+    rgb = np.ascontiguousarray(source.pixel_array[:3, 200:232, 300:332])
+    source.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    source.set_pixel_data(rgb, "RGB", 8)
+    clip = workdir / "echo_rgb.dcm"
+    source.save_as(clip, enforce_file_format=True)
+    minr = workdir / "echo.minr"
+    refused = run("encode", clip, "-o", minr, "--bpp", "4", *FAST)
+    assert refused.exit_code != 0 and "--luma" in refused.output and not minr.exists()
+    coded = run("encode", clip, "-o", minr, "--bpp", "4", "--luma", "--strip-metadata", "--json", "--preset", "fast",
+                "--steps", "30")
+    assert coded.exit_code == 0, coded.output
+    assert json.loads(coded.output)["luma_of"] == "RGB"
+    out = workdir / "echo_decoded.dcm"
+    assert run("decode", minr, "-o", out, "--quiet").exit_code == 0
+    ds = pydicom.dcmread(out)
+    assert ds.PhotometricInterpretation == "MONOCHROME2" and ds.SamplesPerPixel == 1 and "PlanarConfiguration" not in ds
+    assert ds.pixel_array.shape == (3, 32, 32) and float(ds.FrameTime) == pytest.approx(float(source.FrameTime))
+    luma = np.rint(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])
+    assert np.abs(ds.pixel_array - luma).mean() < 4  # a lossy copy of the luma (1.4 grey levels off here)
+    assert run("verify", minr, clip, "--luma").exit_code == 0

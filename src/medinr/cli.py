@@ -89,6 +89,9 @@ def main() -> None:
               help="auto (default: measured choice per modality; grid-video for a timed series), grid, seed, "
                    "seed-video, grid-video, grid-mc.")
 @click.option("--slice", "slice_spec", type=str, default=None, help="AXIS:INDEX of a volume, e.g. 2:90.")
+@click.option("--luma", is_flag=True,
+              help="Read a colour DICOM (ultrasound RGB or YBR) as its luma and code that; the colour (overlays, "
+                   "Doppler) is not kept.")
 @click.option("--keep-metadata/--strip-metadata", default=True, show_default=True,
               help="Store the source DICOM attributes (patient/study/series) in the file.")
 @click.option("--steps", type=int, default=None,
@@ -109,7 +112,7 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None, preset: str, modality: str,
-           arch: str | None, slice_spec: str | None, keep_metadata: bool, steps: int | None, max_error: int | None,
+           arch: str | None, slice_spec: str | None, luma: bool, keep_metadata: bool, steps: int | None, max_error: int | None,
            temporal_weight: float, static_grids: int | None, no_predictive: bool, source_hash: bool,
            init_file: Path | None, quiet: bool, as_json: bool) -> None:
     """Compress INPUT (DICOM, NIfTI, PNG/TIFF/JPEG, .npy, fastMRI .h5) to a .minr file."""
@@ -120,7 +123,7 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
     if output.suffix.lower() != ".minr":
         raise MedinrError(f"output must end in .minr, got {output.name}")
     validate_targets(bpp, psnr, modality)
-    image = read(input_path, slice=slice_spec)
+    image = read(input_path, slice=slice_spec, luma=luma)
     choice = detect_modality(image) if modality == "auto" else ModalityChoice(modality, "given")
     with _progress(quiet or as_json) as progress:
         result = encode_report(image, bpp=bpp, psnr=psnr, preset=preset, modality=choice.modality,
@@ -133,6 +136,8 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
     summary = {"input": str(input_path), "output": str(output), "bytes": len(result.data), **result.metrics,
                "modality": choice.modality, "modality_source": choice.source,
                "modality_confidence": choice.confidence, "warnings": result.warnings}
+    if image.metadata.get("luma_of"):
+        summary["luma_of"] = image.metadata["luma_of"]
     if as_json:
         _print_json(summary)
     elif not quiet:
@@ -145,6 +150,9 @@ def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None
                    + f", modality {choice}")
     for note in result.warnings:
         click.echo(f"medinr: warning: {note}", err=True)
+    if "luma_of" in summary and not (quiet or as_json):
+        click.echo(f"medinr: coded the luma of a colour ({summary['luma_of']}) source; its colour is not in the file",
+                   err=True)
 
 
 @main.command()
@@ -202,8 +210,9 @@ def info(input_path: Path, as_json: bool) -> None:
 @click.argument("input_path", metavar="IN.minr", type=click.Path(path_type=Path))
 @click.argument("original", metavar="ORIGINAL", type=click.Path(path_type=Path))
 @click.option("--slice", "slice_spec", type=str, default=None, help="AXIS:INDEX of ORIGINAL, as given to encode.")
+@click.option("--luma", is_flag=True, help="ORIGINAL is a colour DICOM encoded with --luma: compare with its luma.")
 @click.option("--json", "as_json", is_flag=True)
-def verify(input_path: Path, original: Path, slice_spec: str | None, as_json: bool) -> None:
+def verify(input_path: Path, original: Path, slice_spec: str | None, luma: bool, as_json: bool) -> None:
     """Decode IN.minr and compare with ORIGINAL: max error, PSNR, error bound and source hash.
 
     Exits 1 when anything does not match (shape, bound, or hash).
@@ -211,7 +220,7 @@ def verify(input_path: Path, original: Path, slice_spec: str | None, as_json: bo
     from medinr.io import read
     from medinr.verify import verify as verify_file
 
-    report = verify_file(_read_bytes(input_path), read(original, slice=slice_spec))
+    report = verify_file(_read_bytes(input_path), read(original, slice=slice_spec, luma=luma))
     if as_json:
         _print_json(report.as_dict())
     else:

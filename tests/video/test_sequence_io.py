@@ -177,6 +177,25 @@ def test_colour_echo_read_as_luma(shared_data: Path, tmp_path: Path) -> None:
     assert back.photometric == "MONOCHROME2" and back.frame_times == pytest.approx(clip.frame_times)
 
 
+
+def test_luma_read_takes_a_slice_and_leaves_grayscale_alone(cine: object, tmp_path: Path) -> None:
+    """``read(luma=True)``: one frame of a colour stack with ``slice``; a grayscale DICOM reads as without it."""
+    rgb = np.random.default_rng(0).integers(0, 256, (3, 8, 10, 3), dtype=np.uint8)
+    ds = pydicom.Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.SOPClassUID = pydicom.uid.MultiFrameTrueColorSecondaryCaptureImageStorage
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.Modality = "US"
+    ds.set_pixel_data(rgb, "RGB", 8)
+    ds.save_as(tmp_path / "rgb.dcm", enforce_file_format=True)
+    frame = read(tmp_path / "rgb.dcm", luma=True, slice="0:1")
+    np.testing.assert_array_equal(frame.pixels, np.rint(rgb[1].astype(np.float64) @ [0.299, 0.587, 0.114]))
+    assert frame.frame_times is None and frame.photometric == "MONOCHROME2"
+    write_sequence(cine, tmp_path / "gray.dcm")
+    np.testing.assert_array_equal(read(tmp_path / "gray.dcm", luma=True).pixels, read(tmp_path / "gray.dcm").pixels)
+
+
 FRAME_CODEC = {"arch": "seed", "preset": "fast", "fit_steps": 10, "fit_qat_steps": 0, "default_width": 8,
                "threads": 1}
 

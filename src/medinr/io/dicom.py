@@ -101,7 +101,8 @@ def _check_pixel_module(ds: Dataset) -> None:
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if samples != 1 or photometric not in PHOTOMETRICS:
         raise InputError(f"colour DICOM ({photometric or 'no PhotometricInterpretation'}, {samples} samples "
-                         "per pixel) is not supported: medinr codes grayscale only")
+                         "per pixel) is not supported: medinr codes grayscale only (--luma codes its luma, "
+                         "without the colour)")
     for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation"):
         if ds.get(keyword) is None:
             raise InputError(f"DICOM image lacks {keyword}")

@@ -66,22 +66,17 @@ def read_sequence(path: str | os.PathLike[str], *, slice: str | None = None,  # 
     from medinr.io.dispatch import read
 
     path = Path(path)
-    name = path.name.lower()
-    special = None
-    if name.endswith((".nii", ".nii.gz")):
-        special = lambda: read_nifti_sequence(path, z)  # noqa: E731
-    elif luma and path.is_file() and is_dicom_file(path):
-        special = lambda: read_dicom_luma(path)  # noqa: E731
-    if z is not None and not name.endswith((".nii", ".nii.gz")):
+    nifti = path.name.lower().endswith((".nii", ".nii.gz"))
+    if z is not None and not nifti:
         raise InputError(f"{path}: z selects a slice of a 4D NIfTI only")
-    if special is not None:
+    if nifti:
         try:
-            image = special()
+            image = read_nifti_sequence(path, z)
         except InputError as exc:
             raise InputError(f"{path}: {exc}") from exc
         image.source_path = str(path)
     else:
-        image = read(path, slice=slice)
+        image = read(path, slice=slice, luma=luma)
     try:
         require_sequence(image, "a video")
     except InputError as exc:
