@@ -253,8 +253,8 @@ def _floats(text: str) -> list[float]:
               show_default=True,
               help="Volumes, multi-frame files, cine folders: 3 evenly spaced slices of the middle 60 %, every "
                    "slice, the whole stack as one image, or as one sequence (video; NIfTI volumes are still "
-                   "sampled). With a video codec in "
-                   "--codecs, DICOM-series folders (cine-test) and video files are sequences under every rule.")
+                   "sampled). With a video codec in --codecs, DICOM-series folders (cine-test), video files and "
+                   "timed multi-frame DICOM files (echo loops) are sequences under every rule.")
 @click.option("--seq-frames", type=int, default=None, help="Sequences: first N frames only [quick: 10].")
 @click.option("--seq-crop", type=int, default=None, help="Sequences: centre crop N x N [default --crop; quick: 128].")
 @click.option("--seq-bpps", default=None, help="Sequences: medinr target bpps [default --bpps; quick 0.05,0.2,1].")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from medinr.bench import runner
-from medinr.bench.datasets import BenchItem, resolve
+from medinr.bench.datasets import BenchItem, load_item, resolve
 from medinr.bench.report import write_report
 from medinr.bench.runner import flicker_at, make_config, run_bench
 from medinr.bench.schema import validate
@@ -123,6 +123,36 @@ def test_npy_stack_as_a_sequence_without_timing_and_volumes_sampled(shared_data:
     assert record["shape"] == [3, 32, 32] and record["fps_assumed"] and record["fps"] == 30.0
     point = record["codecs"]["jpeg2000-frames"]["points"][0]
     assert point["fps_assumed"] and point["mbps"] == pytest.approx(point["bpp"] * 32 * 32 * 30 / 1e6)
+
+
+def test_timed_multi_frame_dicom_is_a_sequence_with_video_codecs(shared_data: Path, tmp_path: Path) -> None:
+    """A multi-frame DICOM with a FrameTime (an echo-like loop) is one sequence when video codecs run, sampled
+    otherwise; one without timing (a volume) stays sampled; a colour still reads as its luma."""
+    import pydicom
+
+    from medinr.io import read
+    from medinr.io.sequence import write_sequence
+
+    cine = read(shared_data / "cine" / "train" / "SCD0000201_mid")
+    clip = cine.with_pixels(np.ascontiguousarray(cine.pixels[:5, 96:128, 96:128]))
+    clip.frame_times = cine.frame_times[:5]
+    write_sequence(clip, tmp_path / "loop.dcm")
+    assert pydicom.dcmread(tmp_path / "loop.dcm").get("FrameTime") is not None
+    (item,) = resolve([str(tmp_path / "loop.dcm")], series_as_sequences=True)
+    assert item.sequence
+    assert len(resolve([str(tmp_path / "loop.dcm")])) == 3  # image codecs only: sampled
+    volume = resolve([str(shared_data / "mri" / "test" / "emri_small_head_12bit_10fr.dcm")], series_as_sequences=True)
+    assert len(volume) == 3 and not any(i.sequence for i in volume)
+    ds = pydicom.dcmread(tmp_path / "loop.dcm")
+    rgb = np.repeat(clip.pixels[:1, :, :, None].clip(0, 255).astype(np.uint8), 3, axis=-1)
+    rgb[..., 0] = 255 - rgb[..., 0]  # colour, not grey
+    ds.set_pixel_data(rgb[0], "RGB", 8)
+    for keyword in ("FrameTime", "FrameIncrementPointer", "NumberOfFrames"):
+        ds.pop(keyword, None)
+    ds.save_as(tmp_path / "colour.dcm", enforce_file_format=True)
+    (still,) = resolve([str(tmp_path / "colour.dcm")], series_as_sequences=True)
+    expected = np.rint(rgb[0].astype(np.float64) @ [0.299, 0.587, 0.114])
+    np.testing.assert_array_equal(load_item(still).pixels, expected)
 
 
 def test_anchors_and_missing_ffmpeg(shared_data: Path, monkeypatch) -> None:

@@ -12,9 +12,11 @@ slices are cut along the file's third axis (axial for the usual RAS/LAS storage 
 
 Sequences (:data:`SEQUENCE_TEXT`): under ``sequence`` every multi-frame source is one (NIfTI volumes are
 sampled: a 4D NIfTI needs a slice choice this rule does not make); under the other rules,
-DICOM-series folders (the cine sets) and video files are sequences when ``series_as_sequences`` is set (the
-runner sets it when a video codec is asked for), so ``medinr bench cine-test --codecs x265,...`` codes whole
-cine loops while the same set under image codecs alone is still sampled frame by frame.
+DICOM-series folders (the cine sets), video files and timed multi-frame DICOM files (FrameTime or FrameTimeVector:
+an echo loop, not a volume) are sequences when ``series_as_sequences`` is set (the runner sets it when a video codec
+is asked for), so ``medinr bench cine-test --codecs x265,...`` codes whole cine loops while the same set under image
+codecs alone is still sampled frame by frame. Colour DICOM files (ultrasound) are read as their luma, for every
+codec alike (:func:`medinr.io.read`'s ``luma``).
 
 Items are small picklable records, so worker processes load their own pixels; resizing and cropping
 happen on load (:func:`load_item`) and are recorded by the runner.
@@ -50,8 +52,8 @@ RULE_TEXT = (f"volumes, multi-frame files and sequences: 'sample' = {SAMPLE_COUN
              "third axis), 'all' = every slice, 'stack' = the whole stack as one image, 'sequence' = the whole "
              "stack as one sequence")
 SEQUENCE_TEXT = ("sequences (coded and measured as video): every multi-frame source but NIfTI volumes (sampled) under "
-                 "--frames sequence; under the other rules, DICOM-series folders and video files whenever a video "
-                 "codec is among the codecs")
+                 "--frames sequence; under the other rules, DICOM-series folders, video files and timed multi-frame "
+                 "DICOM files whenever a video codec is among the codecs")
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,18 @@ def _stack_axis(path: Path) -> tuple[int, int]:
     return 0, read(path).frames  # TIFF, HDF5: read once to count
 
 
+def _timed_dicom(path: Path) -> bool:
+    """A DICOM file with frame timing (FrameTime or FrameTimeVector): a loop over time, not a volume."""
+    from medinr.io.dicom import is_dicom_file
+
+    if not (path.name.lower().endswith((".dcm", ".dicom")) or is_dicom_file(path)):
+        return False
+    import pydicom
+
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    return header.get("FrameTime") is not None or header.get("FrameTimeVector") is not None
+
+
 def _file_items(path: Path, dataset: str, label: str, rule: str, slice_spec: str | None,
                 series: bool) -> list[BenchItem]:
     if slice_spec is not None:
@@ -135,7 +149,7 @@ def _file_items(path: Path, dataset: str, label: str, rule: str, slice_spec: str
     name = path.name.lower()
     if rule == "sequence" and name.endswith((".nii", ".nii.gz")):
         rule = "sample"  # a volume; a 4D NIfTI sequence needs a slice choice the benchmark does not make
-    sequence = rule == "sequence" or (series and name.endswith(VIDEO_EXTENSIONS))
+    sequence = rule == "sequence" or (series and (name.endswith(VIDEO_EXTENSIONS) or (n > 1 and _timed_dicom(path))))
     if n == 1 or rule == "stack" or sequence:
         return [BenchItem(label, dataset, (str(path),), sequence=sequence and n > 1)]
     return [BenchItem(f"{label}[{axis}:{i}]", dataset, (str(path),), f"{axis}:{i}")
@@ -273,7 +287,7 @@ def load_item(item: BenchItem, *, resize: int | None = None, crop: int | None = 
 
         images = [read_sequence(item.paths[0], luma=True)]
     else:
-        images = [read(p, slice=item.select) for p in item.paths]
+        images = [read(p, slice=item.select, luma=True) for p in item.paths]
     image = images[0]
     if len(images) > 1:
         shapes = {im.pixels.shape for im in images}
