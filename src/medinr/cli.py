@@ -112,9 +112,9 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def encode(input_path: Path, output: Path, bpp: float | None, psnr: float | None, preset: str, modality: str,
-           arch: str | None, slice_spec: str | None, luma: bool, keep_metadata: bool, steps: int | None, max_error: int | None,
-           temporal_weight: float, static_grids: int | None, no_predictive: bool, source_hash: bool,
-           init_file: Path | None, quiet: bool, as_json: bool) -> None:
+           arch: str | None, slice_spec: str | None, luma: bool, keep_metadata: bool, steps: int | None,
+           max_error: int | None, temporal_weight: float, static_grids: int | None, no_predictive: bool,
+           source_hash: bool, init_file: Path | None, quiet: bool, as_json: bool) -> None:
     """Compress INPUT (DICOM, NIfTI, PNG/TIFF/JPEG, .npy, fastMRI .h5) to a .minr file."""
     from medinr.codec import ModalityChoice, detect_modality, encode_report, validate_targets
     from medinr.io import read
