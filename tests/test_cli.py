@@ -151,3 +151,12 @@ def test_colour_dicom_is_refused_unless_luma_is_asked_for(workdir, shared_data) 
     luma = np.rint(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])
     assert np.abs(ds.pixel_array - luma).mean() < 4  # a lossy copy of the luma (1.4 grey levels off here)
     assert run("verify", minr, clip, "--luma").exit_code == 0
+
+
+def test_luma_on_a_file_that_is_not_dicom_is_a_clear_error(workdir) -> None:
+    """``--luma`` reads through the same checks as the grayscale reader: a .dcm that is not DICOM is named as such."""
+    fake = workdir / "fake.dcm"
+    fake.write_bytes(b"not a dicom file")
+    minr = workdir / "fake.minr"
+    result = run("encode", fake, "-o", minr, "--luma", "--bpp", "1", "--quiet")
+    assert result.exit_code == 2 and "not a DICOM file" in result.output and not minr.exists()

@@ -24,11 +24,13 @@ happen on load (:func:`load_item`) and are recorded by the runner.
 
 from __future__ import annotations
 
+import functools
 import glob as globlib
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,25 +122,29 @@ def _stack_axis(path: Path) -> tuple[int, int]:
         return 0, shape[0] if len(shape) == 3 else 1
     if name.endswith((".png", ".jpg", ".jpeg")):
         return 0, 1
-    from medinr.io.dicom import is_dicom_file
-
-    if name.endswith((".dcm", ".dicom")) or is_dicom_file(path):
-        import pydicom
-
-        return 0, int(pydicom.dcmread(path, stop_before_pixels=True).get("NumberOfFrames", 1) or 1)
+    header = _dicom_header(path)
+    if header is not None:
+        return 0, int(header.get("NumberOfFrames", 1) or 1)
     return 0, read(path).frames  # TIFF, HDF5: read once to count
 
 
-def _timed_dicom(path: Path) -> bool:
-    """A DICOM file with frame timing (FrameTime or FrameTimeVector): a loop over time, not a volume."""
-    from medinr.io.dicom import is_dicom_file
+@functools.lru_cache(maxsize=256)
+def _dicom_header(path: Path) -> Any:
+    """The DICOM file's attributes without its pixels (read once per file), or None for another format."""
+    from medinr.io.dicom import is_dicom_file, read_dataset
 
     if not (path.name.lower().endswith((".dcm", ".dicom")) or is_dicom_file(path)):
-        return False
-    import pydicom
+        return None
+    return read_dataset(path, stop_before_pixels=True)
 
-    header = pydicom.dcmread(path, stop_before_pixels=True)
-    return header.get("FrameTime") is not None or header.get("FrameTimeVector") is not None
+
+def _timed_dicom(path: Path, frames: int) -> bool:
+    """A DICOM file whose ``frames`` have times, as its reader takes them (FrameTime or FrameTimeVector): a loop
+    over time, not a volume."""
+    from medinr.io.dicom import _frame_times
+
+    header = _dicom_header(path)
+    return header is not None and _frame_times(header, frames) is not None
 
 
 def _file_items(path: Path, dataset: str, label: str, rule: str, slice_spec: str | None,
@@ -149,7 +155,7 @@ def _file_items(path: Path, dataset: str, label: str, rule: str, slice_spec: str
     name = path.name.lower()
     if rule == "sequence" and name.endswith((".nii", ".nii.gz")):
         rule = "sample"  # a volume; a 4D NIfTI sequence needs a slice choice the benchmark does not make
-    sequence = rule == "sequence" or (series and (name.endswith(VIDEO_EXTENSIONS) or (n > 1 and _timed_dicom(path))))
+    sequence = rule == "sequence" or (series and (name.endswith(VIDEO_EXTENSIONS) or (n > 1 and _timed_dicom(path, n))))
     if n == 1 or rule == "stack" or sequence:
         return [BenchItem(label, dataset, (str(path),), sequence=sequence and n > 1)]
     return [BenchItem(f"{label}[{axis}:{i}]", dataset, (str(path),), f"{axis}:{i}")

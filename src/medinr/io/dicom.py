@@ -64,14 +64,19 @@ def is_dicom_file(path: Path) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-def read_dicom(path: Path, sel: SliceSpec | None) -> MedicalImage:
-    """Read one DICOM file's stored values (no rescale, no inversion), keeping its dataset as metadata."""
+def read_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
+    """The file's pydicom dataset (without Pixel Data when ``stop_before_pixels``); InputError if not DICOM."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # truncation warnings become the errors below
-            ds = pydicom.dcmread(path)
+            warnings.simplefilter("ignore")  # truncation warnings become the readers' errors
+            return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError as exc:
         raise InputError(f"not a DICOM file ({one_line(exc)})") from exc
+
+
+def read_dicom(path: Path, sel: SliceSpec | None) -> MedicalImage:
+    """Read one DICOM file's stored values (no rescale, no inversion), keeping its dataset as metadata."""
+    ds = read_dataset(path)
     if "PixelData" not in ds:
         raise InputError("DICOM file has no Pixel Data (truncated, or not an image)")
     _check_pixel_module(ds)

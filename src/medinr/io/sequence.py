@@ -26,7 +26,7 @@ import numpy as np
 
 from medinr.errors import InputError, MissingDependencyError
 from medinr.io.common import SliceSpec, image_from_array, make_image, one_line, take_slice
-from medinr.io.dicom import Derivation, _new_dataset, is_dicom_file, read_dicom, write_dicom
+from medinr.io.dicom import Derivation, _frame_times, _new_dataset, is_dicom_file, read_dataset, read_dicom, write_dicom
 from medinr.io.image import MedicalImage
 from medinr.io.raster import read_png_jpeg, write_png
 
@@ -87,15 +87,12 @@ def read_sequence(path: str | os.PathLike[str], *, slice: str | None = None,  # 
 def read_dicom_luma(path: Path) -> MedicalImage:
     """A DICOM file as grayscale: the coded Y plane of YBR_FULL(_422) (no colour conversion), rounded BT.601
     luma of RGB, grayscale files as :func:`medinr.io.dicom.read_dicom` reads them. Timing as in the file."""
-    import pydicom
     from pydicom.pixels import pixel_array
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path)
+    if int(read_dataset(path, stop_before_pixels=True).get("SamplesPerPixel", 1) or 1) == 1:
+        return read_dicom(path, None)  # grayscale: the pixel data is read once, there
+    ds = read_dataset(path)
     photometric = str(ds.get("PhotometricInterpretation", ""))
-    if int(ds.get("SamplesPerPixel", 1) or 1) == 1:
-        return read_dicom(path, None)
     if int(ds.get("BitsStored", 8)) != 8:
         raise InputError(f"colour DICOM with {ds.get('BitsStored')} bits per sample: luma is read from 8-bit only")
     try:
@@ -108,12 +105,7 @@ def read_dicom_luma(path: Path) -> MedicalImage:
         gray = np.rint(pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
     else:
         raise InputError(f"no luma for photometric interpretation {photometric!r}")
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    times = None
-    if frames > 1 and ds.get("FrameTimeVector") is not None and len(ds.FrameTimeVector) == frames:
-        times = tuple(np.cumsum([0.0, *[float(v) for v in ds.FrameTimeVector[1:]]]).tolist())
-    elif frames > 1 and ds.get("FrameTime") is not None:
-        times = tuple((np.arange(frames) * float(ds.FrameTime)).tolist())
+    times = _frame_times(ds, len(gray)) if gray.ndim == 3 else None
     del ds.PixelData
     for keyword in ("PlanarConfiguration", "SamplesPerPixel", "PhotometricInterpretation"):
         ds.pop(keyword, None)
