@@ -304,10 +304,14 @@ class _FrameFit:
     def _gains(self, q: float, alpha: float = 1.0) -> torch.Tensor:
         return q * 2.0 ** (-alpha * torch.tensor(self.config.grid_scales(), dtype=torch.float32))
 
+    def _pyramid_latents(self, gains: torch.Tensor, analysis: AnalysisNet | None = None) -> list[torch.Tensor]:
+        """:func:`pyramid_latents` of this frame's target with its config's shapes, upsampling and static grids."""
+        return pyramid_latents(self.target, self.shapes, gains, self.config.upsampling, analysis,
+                               statics=self.config.statics())
+
     def _pyramid(self, gains: torch.Tensor) -> tuple[list[torch.Tensor], float, float]:
         """The closed-loop pyramid at these gains, its zeroth-order entropy (bits) and its MSE."""
-        latents = pyramid_latents(self.target, self.shapes, gains, self.config.upsampling,
-                                  statics=self.config.statics())
+        latents = self._pyramid_latents(gains)
         rec = upsample([z * g for z, g in zip(latents, gains)], self.shape, self.config.upsampling).sum(0)
         return latents, _entropy_bits(latents), float((rec - self.target).pow(2).mean())
 
@@ -330,8 +334,7 @@ class _FrameFit:
                           for a in GAIN_SLOPES]
             gains = min(candidates, key=lambda g: cost(self._pyramid(g)))
             self.lam = 2 * math.log(2) * self._pyramid(gains)[2]
-        latents = pyramid_latents(self.target, self.shapes, gains, self.config.upsampling, analysis,
-                                  statics=self.config.statics())
+        latents = self._pyramid_latents(gains, analysis)
         with torch.no_grad():
             self.model.gain.copy_(gains)
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))

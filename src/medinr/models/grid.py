@@ -295,11 +295,11 @@ def _subgrid_context(current: torch.Tensor, parent: torch.Tensor | None, passes:
                                          torch.stack(faces).reshape(2 * dims, -1))
                 hidden = hidden_round(hidden.relu())
                 pieces[parity].append(torch.addmm(b2[:, None], w2, hidden).reshape(2, *counts))
-    return _interleave(pieces, shape, current.new_zeros((), dtype=w2.dtype))
+    return _interleave(pieces, shape, w2.dtype)
 
 
 def _interleave(pieces: dict[tuple[int, ...], list[torch.Tensor]], shape: tuple[int, ...],
-                like: torch.Tensor) -> torch.Tensor:
+                dtype: torch.dtype) -> torch.Tensor:
     """The (2, *shape) grid whose positions of index parities ``p`` hold the sub-grid of ``pieces[p]`` (its blocks,
     to be joined along axis 0; zero where there are none), by padding every sub-grid to half the shape (rounded up),
     stacking and one permute: differentiable without in-place writes."""
@@ -308,7 +308,7 @@ def _interleave(pieces: dict[tuple[int, ...], list[torch.Tensor]], shape: tuple[
     grids = []
     for parity in itertools.product((0, 1), repeat=dims):
         if not pieces[parity]:
-            grids.append(like.new_zeros(2, *half))
+            grids.append(torch.zeros(2, *half, dtype=dtype))
             continue
         sub = torch.cat(pieces[parity], 1)
         grids.append(F.pad(sub, [pad for n, h in zip(reversed(sub.shape[1:]), reversed(half)) for pad in (0, h - n)]))
