@@ -3,14 +3,15 @@ damaged."""
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from pathlib import Path
 
 import pytest
 
-from medinr.bitstream import (FORMAT_MAJOR, MAGIC, Header, Tag, read_container, read_timing, timing_section,
-                              write_container)
+from medinr.bitstream import (COMPACT_MINOR, FORMAT_MAJOR, MAGIC, Header, Tag, read_container, read_timing,
+                              timing_section, write_container)
 from medinr.errors import BitstreamError
 
 IRREGULAR_MS = (0.0, 33.25, 70.125, 100.001)
@@ -76,23 +77,68 @@ def test_trailing_garbage_is_rejected() -> None:
         read_container(_stream() + b"\x00")
 
 
-def _forged(header_bytes: bytes) -> bytes:
+def _forged(header_bytes: bytes, compact: bool = False) -> bytes:
+    """A stream around given header bytes with valid CRCs: format 1.0 (legacy header), or 1.5 (compact header)."""
     chunk = bytes([int(Tag.HEADER), len(header_bytes)]) + header_bytes
     end = bytes([int(Tag.END), 0])
-    return (MAGIC + bytes([FORMAT_MAJOR, 0]) + chunk + struct.pack("<I", zlib.crc32(chunk))
-            + end + struct.pack("<I", zlib.crc32(end)))
+    start = MAGIC + bytes([FORMAT_MAJOR, COMPACT_MINOR if compact else 0]) + chunk + struct.pack("<I", zlib.crc32(chunk))
+    return start + (bytes([int(Tag.END)]) if compact else end + struct.pack("<I", zlib.crc32(end)))
 
 
-@pytest.mark.parametrize("changes", [dict(height=0), dict(frames=5000), dict(dtype="complex64"),
-                                     dict(photometric="RGB"), dict(norm_std=0.0), dict(value_min=5.0, value_max=1.0)])
-def test_forged_headers_with_valid_crc_are_rejected(changes) -> None:
+INVALID = [{"height": 0}, {"frames": 5000}, {"norm_std": 0.0}, {"value_min": 5.0, "value_max": 1.0},
+           {"value_max": float("inf")}, {"rescale_slope": float("nan")}]
+
+
+@pytest.mark.parametrize("changes", [*INVALID, {"dtype": "complex64"}, {"photometric": "RGB"}])
+def test_forged_legacy_headers_with_valid_crc_are_rejected(changes) -> None:
     with pytest.raises(BitstreamError):
-        read_container(_forged(_header(**changes).to_bytes()))
+        read_container(_forged(_header(**changes).to_bytes(compact=False)))
+
+
+@pytest.mark.parametrize("changes", INVALID)
+def test_forged_compact_headers_with_valid_crc_are_rejected(changes) -> None:
+    with pytest.raises(BitstreamError):
+        read_container(_forged(_header(**changes).to_bytes(), compact=True))
+
+
+@pytest.mark.parametrize("field", ["dtype", "photometric"])
+def test_compact_header_with_an_unknown_enum_code_is_rejected(field: str) -> None:
+    raw = bytearray(_header().to_bytes())
+    position = {"dtype": 3, "photometric": 6}[field]  # after 3 one-byte varints (and bits_stored, signed)
+    assert raw[position] == {"dtype": 3, "photometric": 1}[field]  # int16, MONOCHROME1
+    raw[position] = 200
+    with pytest.raises(BitstreamError, match=f"unknown {field} code 200"):
+        read_container(_forged(bytes(raw), compact=True))
 
 
 def test_oversized_image_is_rejected_before_allocation() -> None:
-    with pytest.raises(BitstreamError, match="maximum"):
-        read_container(_forged(_header(height=65535, width=65535, frames=4000).to_bytes()))
+    for compact in (False, True):
+        with pytest.raises(BitstreamError, match="maximum"):
+            header = _header(height=65535, width=65535, frames=4000)
+            read_container(_forged(header.to_bytes(compact), compact))
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 1.0, -1024.0, 4095.0, 65535.0, -(2.0**31), 2.0**52, 2.0**60, 0.5,
+                                   -3.25, 1e-300, 2.0**-1074])
+def test_compact_numbers_keep_their_exact_value(value: float) -> None:
+    header = _header(value_min=value, value_max=max(value, 7.0), rescale_slope=value, rescale_intercept=-value)
+    back = Header.from_bytes(header.to_bytes())
+    assert back == header
+    assert [math.copysign(1.0, v) for v in (back.rescale_slope, back.rescale_intercept)] == \
+        [math.copysign(1.0, v) for v in (value, -value)]  # the sign of a zero too
+
+
+def test_compact_header_saves_over_40_bytes_and_both_forms_round_trip() -> None:
+    header = _header()
+    assert Header.from_bytes(header.to_bytes(compact=False), compact=False) == header
+    assert len(header.to_bytes(compact=False)) - len(header.to_bytes()) > 40
+
+
+def test_a_format_1_4_stream_with_its_legacy_header_and_end_section_still_reads() -> None:
+    data = _sections_stream(4, [(Tag.FRAME, b"frame-one")])
+    container = read_container(data)
+    assert container.header == _header() and container.payloads(Tag.FRAME) == [b"frame-one"]
+    assert container.minor == 4 and read_container(_stream()).minor == COMPACT_MINOR
 
 
 # sizes: mode byte, then zig-zag varints of µs (0 -> 1 byte, 5000 -> 2 bytes, 37500 -> 3 bytes)
@@ -114,21 +160,22 @@ def test_unstorable_timing_is_refused(times) -> None:
         timing_section(times)
 
 
-def test_version_is_the_lowest_that_knows_every_section() -> None:
-    assert _stream()[4:6] == bytes([1, 1])  # images without timing: what a 1.1 writer made
+def test_every_file_is_written_as_format_1_5_with_a_one_byte_end() -> None:
+    """1.5 (compact header) knows every earlier section and every architecture's frames."""
     data = _stream(timing=True)
-    assert data[4:6] == bytes([1, 2])
-    assert write_container(_header(), [], content_minor=3)[4:6] == bytes([1, 3])  # an architecture's frames
+    assert _stream()[4:6] == data[4:6] == write_container(_header(), [], content_minor=3)[4:6] == bytes([1, 5])
+    assert data[-1] == Tag.END and data[-6] != Tag.END
     assert read_container(data).payloads(Tag.TIMING) == [timing_section(IRREGULAR_MS[:2])]
 
 
 def _sections_stream(minor: int, sections: list[tuple[Tag, bytes]]) -> bytes:
     """A stream with valid CRCs written by hand at format 1.``minor``."""
+    compact = minor >= COMPACT_MINOR
     out = bytearray(MAGIC + bytes([FORMAT_MAJOR, minor]))
-    for tag, payload in [(Tag.HEADER, _header().to_bytes()), *sections, (Tag.END, b"")]:
+    for tag, payload in [(Tag.HEADER, _header().to_bytes(compact)), *sections, *([] if compact else [(Tag.END, b"")])]:
         chunk = bytes([int(tag), len(payload)]) + payload
         out += chunk + struct.pack("<I", zlib.crc32(chunk))
-    return bytes(out)
+    return bytes(out + (bytes([int(Tag.END)]) if compact else b""))
 
 
 def test_timing_section_in_an_older_version_is_rejected() -> None:

@@ -216,12 +216,20 @@ def test_auto_predictive_file_states_its_bound_truthfully(noisy_12bit_crop) -> N
     if section.bounded:
         assert facts["max_error"] == section.max_error >= error and facts["mode"] == "near-lossless"
     else:
-        assert facts["max_error"] is None and facts["mode"].startswith("lossy") and auto[5] == 4
+        assert facts["max_error"] is None and facts["mode"].startswith("lossy") and auto[5] == 5
 
 
-def test_auto_keeps_the_grid_file_where_the_predictive_coder_cannot_match_it(cxr_crop) -> None:
-    grid, auto = _grid_and_auto(cxr_crop, bpp=0.5)
+def test_auto_keeps_the_grid_file_where_the_predictive_coder_cannot_match_it(shared_data) -> None:
+    image = medinr.read(shared_data / "cxr" / "test" / "txv_512_00000001_000.png")
+    grid, auto = _grid_and_auto(np.ascontiguousarray(image.pixels[200:264, 200:264]), bpp=1.0)
     assert auto == grid
+
+
+def test_auto_takes_the_predictive_file_where_grid_starves(cxr_crop) -> None:
+    """48 px at 0.5 bpp (144 bytes): a random-init grid network leaves its latents almost nothing."""
+    grid, auto = _grid_and_auto(cxr_crop, bpp=0.5)
+    assert residual_of(read_container(auto)) is not None and len(auto) <= len(grid)
+    assert psnr(cxr_crop, medinr.decode(auto).pixels) > psnr(cxr_crop, medinr.decode(grid).pixels) + 3
 
 
 def test_auto_at_a_psnr_target_reaches_it_with_the_smaller_file(noisy_12bit_crop) -> None:

@@ -2,8 +2,9 @@
 
 Layout (all integers little-endian)::
 
-    b"MINR" | major u8 | minor u8 | section* | END section
+    b"MINR" | major u8 | minor u8 | section* | END
     section = tag u8 | length varint | payload | crc32(tag, length, payload) u32
+    END = the byte 0 (format 1.5 on), an empty section of tag 0 before
 
 The first section is always the header (:class:`Header`, typed fields in a fixed order); the other
 sections are opaque to this module except TIMING (below). Readers reject a wrong magic, an unknown
@@ -13,10 +14,13 @@ version and trailing garbage, each with a clear :class:`~medinr.errors.Bitstream
 Versions: 1.0 holds HEADER, FRAME and METADATA; 1.1 adds RESIDUAL and HASH; 1.2 adds TIMING; 1.3 changes
 no section but lets FRAME payloads of the grid architectures table-code their latents (a flag inside the
 payload, :mod:`medinr.entropy.context`); 1.4 lets RESIDUAL sections code in tiles (version 1 of the section,
-:mod:`medinr.residual`). A writer stamps the lowest minor version that knows every section it
-wrote and the architecture's frames (``content_minor``; 1.1 at least), so a seed file without TIMING (every 2D
-image) is byte for byte what a 1.1 writer made, and an older reader refuses a newer file by its version ("a
-newer file needs a newer medinr") rather than by an unknown tag or a garbled frame.
+:mod:`medinr.residual`); 1.5 writes the header compactly (:meth:`Header.to_bytes`: varints, enum codes, integral
+numbers as integers: 58 bytes instead of 101 on a 256 px X-ray) and the END section as its tag byte alone (its
+length and CRC were constant: 5 bytes), which matters at low rates (a 256 px image at 0.25 bpp is 2,048 bytes). Writers
+stamp 1.5 at least; a file's version says how to read its header, so every earlier file still decodes. A writer
+stamps the lowest minor version that knows every section it wrote and the architecture's frames
+(``content_minor``), and an older reader refuses a newer file by its version ("a newer file needs a newer
+medinr") rather than by an unknown tag or a garbled frame.
 
 TIMING (optional, sequences of 2 frames or more): the frame times in ms as integer microseconds
 (1 µs resolution; DICOM TriggerTime, FrameTime and NIfTI pixdim[4] in ms with up to 3 decimals
@@ -46,8 +50,8 @@ from medinr.varint import read_svarint, read_uvarint, write_svarint, write_uvari
 MAGIC = b"MINR"
 FORMAT_MAJOR = 1
 #: 1.1 adds the RESIDUAL and HASH sections, 1.2 the TIMING section, 1.3 table-coded grid latents, 1.4 tiled RESIDUAL
-#: sections (:mod:`medinr.residual`)
-FORMAT_MINOR = 4
+#: sections (:mod:`medinr.residual`), 1.5 the compact header and END marker
+FORMAT_MINOR = 5
 #: Hard caps so that a forged header can never make a decoder allocate without bound.
 MAX_SIDE = 65535
 MAX_FRAMES = 4096
@@ -71,7 +75,8 @@ class Tag(IntEnum):
 
 #: minor format version that introduced a section (sections not listed are 1.0); files are stamped 1.1 at least
 SECTION_MINOR = {Tag.RESIDUAL: 1, Tag.HASH: 1, Tag.TIMING: 2}
-_BASE_MINOR = 1
+#: first minor version with the compact header and the one-byte END marker; every file written now has them
+COMPACT_MINOR = 5
 #: frame times are stored in integer microseconds
 TIMING_UNITS_PER_MS = 1000
 #: largest |time| the TIMING section holds (about 12 days in µs), so decoded times stay exact floats
@@ -82,72 +87,108 @@ DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "flo
 PHOTOMETRICS = ("MONOCHROME2", "MONOCHROME1")
 
 
-def _enc_str(value: str) -> bytes:
-    raw = value.encode("ascii")
-    if len(raw) > 255:
-        raise ValueError(f"header string too long: {value!r}")
-    return bytes([len(raw)]) + raw
+#: a compact number (``"num"``) is ``uvarint(zigzag(n) << 1)`` for an integral value n (|n| below this), else the
+#: uvarint 1 and a float64
+_MAX_EXACT_INT = 2**53
+
+
+def _write_field(fmt: str, value: Any, name: str, choices: tuple[str, ...] = ()) -> bytes:
+    """One header field in its wire form (``fmt``: a struct code, ``str``, ``bytes``, ``uvarint``, ``enum`` or
+    ``num``)."""
+    if fmt in ("str", "bytes"):
+        raw = value.encode("ascii") if fmt == "str" else bytes(value)
+        if len(raw) > 255:
+            raise ValueError(f"header field {name} too long: {value!r}")
+        return bytes([len(raw)]) + raw
+    if fmt == "uvarint":
+        return write_uvarint(value)
+    if fmt == "enum":
+        return bytes([choices.index(value)])
+    if fmt == "num":
+        number = float(value)
+        negative_zero = number == 0 and math.copysign(1.0, number) < 0
+        if number.is_integer() and abs(number) < _MAX_EXACT_INT and not negative_zero:
+            n = int(number)
+            return write_uvarint(((n << 1) ^ (n >> 63)) << 1)
+        return write_uvarint(1) + struct.pack("<d", number)
+    return struct.pack("<" + fmt, value)
+
+
+def _read_field(fmt: str, data: bytes, pos: int, name: str, choices: tuple[str, ...] = ()) -> tuple[Any, int]:
+    """Inverse of :func:`_write_field`: (value, next position); IndexError or struct.error when cut short."""
+    what = f"header ({name})"
+    if fmt in ("str", "bytes"):
+        n = data[pos]
+        raw = data[pos + 1:pos + 1 + n]
+        if len(raw) != n:
+            raise IndexError
+        return (raw.decode("ascii") if fmt == "str" else bytes(raw)), pos + 1 + n
+    if fmt == "uvarint":
+        return read_uvarint(data, pos, what, max_bits=35)
+    if fmt == "enum":
+        if data[pos] >= len(choices):
+            raise BitstreamError(f"corrupted header (unknown {name} code {data[pos]})")
+        return choices[data[pos]], pos + 1
+    if fmt == "num":
+        code, pos = read_uvarint(data, pos, what)
+        if code == 1:
+            return struct.unpack_from("<d", data, pos)[0], pos + 8
+        if code & 1:
+            raise BitstreamError(f"corrupted header (invalid {name})")
+        zigzag = code >> 1
+        return float((zigzag >> 1) ^ -(zigzag & 1)), pos
+    size = struct.calcsize("<" + fmt)
+    return struct.unpack_from("<" + fmt, data, pos)[0], pos + size
+
+
+def _field(fmt: str, compact: str | None = None, choices: tuple[str, ...] = ()) -> Any:
+    """A header field's wire forms: ``fmt`` before format 1.5, ``compact`` (default: the same) from 1.5 on."""
+    return field(metadata={"fmt": fmt, "compact": compact or fmt, "choices": choices})
 
 
 @dataclass
 class Header:
     """Everything a decoder needs besides the per-frame payloads.
 
-    Field order is the wire order; the ``fmt`` metadata gives each field's struct code
-    (``"str"`` for a length-prefixed ASCII string, ``"bytes"`` for length-prefixed raw bytes).
+    Field order is the wire order; each field's metadata gives its wire form before format 1.5 (``fmt``: a struct
+    code, ``"str"`` for a length-prefixed ASCII string, ``"bytes"`` for length-prefixed raw bytes) and from 1.5 on
+    (``compact``: also ``"uvarint"``, ``"enum"`` (a byte indexing ``choices``) and ``"num"`` (an integral number as a
+    varint, any other as a float64)).
     """
 
-    height: int = field(metadata={"fmt": "H"})
-    width: int = field(metadata={"fmt": "H"})
-    frames: int = field(metadata={"fmt": "H"})
-    dtype: str = field(metadata={"fmt": "str"})
-    bits_stored: int = field(metadata={"fmt": "B"})
-    signed: bool = field(metadata={"fmt": "?"})
-    photometric: str = field(metadata={"fmt": "str"})
-    modality: str = field(metadata={"fmt": "str"})
-    value_min: float = field(metadata={"fmt": "d"})
-    value_max: float = field(metadata={"fmt": "d"})
-    norm_mean: float = field(metadata={"fmt": "f"})
-    norm_std: float = field(metadata={"fmt": "f"})
-    rescale_slope: float = field(metadata={"fmt": "d"})
-    rescale_intercept: float = field(metadata={"fmt": "d"})
-    arch: str = field(metadata={"fmt": "str"})
-    arch_config: bytes = field(metadata={"fmt": "bytes"})
-    init_name: str = field(metadata={"fmt": "str"})
-    init_hash: bytes = field(metadata={"fmt": "bytes"})
+    height: int = _field("H", "uvarint")
+    width: int = _field("H", "uvarint")
+    frames: int = _field("H", "uvarint")
+    dtype: str = _field("str", "enum", DTYPES)
+    bits_stored: int = _field("B")
+    signed: bool = _field("?")
+    photometric: str = _field("str", "enum", PHOTOMETRICS)
+    modality: str = _field("str")
+    value_min: float = _field("d", "num")
+    value_max: float = _field("d", "num")
+    norm_mean: float = _field("f")
+    norm_std: float = _field("f")
+    rescale_slope: float = _field("d", "num")
+    rescale_intercept: float = _field("d", "num")
+    arch: str = _field("str")
+    arch_config: bytes = _field("bytes")
+    init_name: str = _field("str")
+    init_hash: bytes = _field("bytes")
 
-    def to_bytes(self) -> bytes:
-        out = bytearray()
-        for f in fields(self):
-            fmt, value = f.metadata["fmt"], getattr(self, f.name)
-            if fmt == "str":
-                out += _enc_str(value)
-            elif fmt == "bytes":
-                if len(value) > 255:
-                    raise ValueError(f"header field {f.name} too long")
-                out += bytes([len(value)]) + bytes(value)
-            else:
-                out += struct.pack("<" + fmt, value)
-        return bytes(out)
+    def to_bytes(self, compact: bool = True) -> bytes:
+        """The wire form: compact (format 1.5 and later) or as before 1.5."""
+        key = "compact" if compact else "fmt"
+        return b"".join(_write_field(f.metadata[key], getattr(self, f.name), f.name, f.metadata["choices"])
+                        for f in fields(self))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Header":
+    def from_bytes(cls, data: bytes, compact: bool = True) -> "Header":
+        key = "compact" if compact else "fmt"
         values: dict[str, Any] = {}
         pos = 0
         try:
             for f in fields(cls):
-                fmt = f.metadata["fmt"]
-                if fmt in ("str", "bytes"):
-                    n = data[pos]
-                    raw = data[pos + 1:pos + 1 + n]
-                    if len(raw) != n:
-                        raise IndexError
-                    values[f.name] = raw.decode("ascii") if fmt == "str" else bytes(raw)
-                    pos += 1 + n
-                else:
-                    size = struct.calcsize("<" + fmt)
-                    (values[f.name],) = struct.unpack_from("<" + fmt, data, pos)
-                    pos += size
+                values[f.name], pos = _read_field(f.metadata[key], data, pos, f.name, f.metadata["choices"])
         except (IndexError, struct.error, UnicodeDecodeError) as exc:
             raise BitstreamError("corrupted header (truncated or not ASCII)") from exc
         if pos != len(data):
@@ -186,6 +227,8 @@ class Container:
 
     header: Header
     sections: list[tuple[Tag, bytes]]
+    #: the file's minor format version
+    minor: int = FORMAT_MINOR
 
     def payloads(self, tag: Tag) -> list[bytes]:
         return [payload for t, payload in self.sections if t == tag]
@@ -194,12 +237,12 @@ class Container:
 def write_container(header: Header, sections: list[tuple[Tag, bytes]], content_minor: int = 0) -> bytes:
     """Serialise a header and sections into a complete ``.minr`` byte string (stamped with the lowest minor
     version that knows every section in it and, ``content_minor``, the architecture's frame payloads)."""
-    minor = max([_BASE_MINOR, content_minor, *(SECTION_MINOR.get(tag, 0) for tag, _ in sections)])
+    minor = max([COMPACT_MINOR, content_minor, *(SECTION_MINOR.get(tag, 0) for tag, _ in sections)])
     out = bytearray(MAGIC + bytes([FORMAT_MAJOR, minor]))
-    for tag, payload in [(Tag.HEADER, header.to_bytes()), *sections, (Tag.END, b"")]:
+    for tag, payload in [(Tag.HEADER, header.to_bytes()), *sections]:
         chunk = bytes([int(tag)]) + write_uvarint(len(payload)) + payload
         out += chunk + struct.pack("<I", zlib.crc32(chunk))
-    return bytes(out)
+    return bytes(out + bytes([Tag.END]))
 
 
 def read_container(data: bytes) -> Container:
@@ -217,12 +260,15 @@ def read_container(data: bytes) -> Container:
     pos = 6
     header: Header | None = None
     sections: list[tuple[Tag, bytes]] = []
+    compact = minor >= COMPACT_MINOR
     while True:
         start = pos
         if pos >= len(data):
             raise BitstreamError("truncated file (end marker missing)")
         tag_value = data[pos]
         pos += 1
+        if compact and tag_value == Tag.END:
+            break
         length, pos = read_uvarint(data, pos, "file (inside a section length)", max_bits=35)
         end = pos + length
         if end + 4 > len(data):
@@ -243,14 +289,14 @@ def read_container(data: bytes) -> Container:
         if header is None:
             if tag != Tag.HEADER:
                 raise BitstreamError("corrupted file (first section is not the header)")
-            header = Header.from_bytes(payload)
+            header = Header.from_bytes(payload, compact)
         else:
             sections.append((tag, payload))
     if header is None:
         raise BitstreamError("corrupted file (no header)")
     if pos != len(data):
         raise BitstreamError(f"corrupted file ({len(data) - pos} unexpected bytes after the end marker)")
-    return Container(header, sections)
+    return Container(header, sections, minor)
 
 
 def timing_section(times: Sequence[float]) -> bytes:

@@ -5,7 +5,8 @@ kept, so the decoder of every later version must turn the same bytes into the sa
 golden files). Encoders may change; the meaning of a stream may not. ``grid-cxr-1bpp`` is a format 1.2 stream
 (per-symbol latent coding) and stays one; ``grid-cxr-tables`` is 1.3 (table-coded latents: its 256 px crop has
 passes large enough); ``nearlossless-cxr-tiled`` is 1.4 (a tiled residual section: the encoder tiles frames of
-512 px and more, so this small crop is written with the tile size lowered to 16, ragged tiles included).
+512 px and more, so this small crop is written with the tile size lowered to 16, ragged tiles included);
+``grid-mr-compact`` is 1.5 (the compact header and one-byte END marker, on a 12-bit source).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
                         {"arch": "grid", "preset": "fast", "bpp": 0.5, "grid_steps": 20}),
     "nearlossless-cxr-tiled": ("cxr_nih_00000001_000_crop256.png", (slice(100, 172), slice(60, 160)),
                                {"max_error": 1}),
+    "grid-mr-compact": ("mr_head_12bit_2frames.dcm", (slice(8, 56), slice(8, 56)),
+                        {"arch": "grid", "preset": "fast", "bpp": 2.0, "grid_steps": 30}),
 }
 #: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
 TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}

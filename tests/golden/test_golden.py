@@ -19,7 +19,13 @@ CASES = sorted(p.stem for p in HERE.glob("*.minr"))
 
 
 def test_cases_present() -> None:
-    assert {"grid-cxr-1bpp", "seed-mr-psnr", "nearlossless-mr", "nearlossless-cxr-tiled"} <= set(CASES)
+    assert {"grid-cxr-1bpp", "seed-mr-psnr", "nearlossless-mr", "nearlossless-cxr-tiled", "grid-mr-compact"} <= set(CASES)
+
+
+def test_the_golden_streams_cover_both_header_forms() -> None:
+    """Legacy header and END section (1.1, 1.3, 1.4) and the compact ones (1.5), with each frame and residual coding
+    (1.2 added only the TIMING section)."""
+    assert {(HERE / f"{name}.minr").read_bytes()[5] for name in CASES} == {1, 3, 4, 5}
 
 
 @pytest.mark.parametrize("name", CASES)

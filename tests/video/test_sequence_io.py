@@ -11,6 +11,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from medinr.bitstream import Tag, read_container
 from medinr.errors import InputError
 from medinr.io import read
 from medinr.io.sequence import DEFAULT_FPS, frame_rate, read_sequence, write_sequence
@@ -211,7 +212,7 @@ def test_frame_times_survive_encode_and_decode(cine: object, times: tuple[float,
     from medinr.codec import decode, describe, encode
 
     data = encode(_small_stack(cine, times), **FRAME_CODEC)
-    assert data[4:6] == bytes([1, 2])
+    assert data[4:6] == bytes([1, 5]) and read_container(data).payloads(Tag.TIMING)
     assert decode(data).frame_times == pytest.approx(times, abs=5e-4)
     info = describe(data)
     fps = 3000.0 / (times[-1] - times[0])
@@ -219,7 +220,7 @@ def test_frame_times_survive_encode_and_decode(cine: object, times: tuple[float,
     assert info["mbps"] == pytest.approx(8 * len(data) * fps / 4 / 1e6, rel=1e-5)
 
 
-def test_sequence_without_times_stays_format_1_1_and_info_says_the_rate_is_assumed(cine: object,
+def test_sequence_without_times_has_no_timing_and_info_says_the_rate_is_assumed(cine: object,
                                                                                    tmp_path: Path) -> None:
     from click.testing import CliRunner
 
@@ -227,7 +228,7 @@ def test_sequence_without_times_stays_format_1_1_and_info_says_the_rate_is_assum
     from medinr.codec import decode, encode
 
     data = encode(_small_stack(cine, None), **FRAME_CODEC)
-    assert data[4:6] == bytes([1, 1]) and decode(data).frame_times is None
+    assert not read_container(data).payloads(Tag.TIMING) and decode(data).frame_times is None
     (tmp_path / "s.minr").write_bytes(data)
     out = CliRunner().invoke(main, ["info", str(tmp_path / "s.minr")]).output
     assert "30 fps assumed" in out and f"{8 * len(data) * 30 / 4 / 1e6:.4g} Mbps at 30 fps" in out
