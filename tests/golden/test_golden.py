@@ -67,3 +67,15 @@ def test_grid_goldens_cover_both_latent_codings() -> None:
 def test_table_coded_golden_decodes_identically_on_one_and_two_threads(decode_on_one_and_two_threads) -> None:
     one, two = decode_on_one_and_two_threads((HERE / "grid-cxr-tables.minr").read_bytes())
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize(("name", "form"), [("grid-mr-compact", "_read_compact_side"),
+                                            ("grid-cxr-tables", "_read_legacy_side")])
+def test_the_golden_streams_cover_both_forms_of_network_side_information(name: str, form: str, monkeypatch) -> None:
+    import medinr.entropy as entropy  # noqa: PLC0415
+
+    calls = []
+    original = getattr(entropy, form)
+    monkeypatch.setattr(entropy, form, lambda *args: calls.append(1) or original(*args))
+    codec.decode((HERE / f"{name}.minr").read_bytes())
+    assert calls

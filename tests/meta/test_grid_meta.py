@@ -67,7 +67,7 @@ def test_an_init_file_keeps_its_network_for_bpp_targets(tmp_path: Path, shared_d
     options = dict(bpp=0.5, preset="fast", arch="grid", modality="mri", grid_hidden=16, grid_levels=5, grid_steps=5)
     data = encode(crop, init_file=tmp_path / "grid-cxr.pt", **options)
     assert decode(data, init_file=tmp_path / "grid-cxr.pt").pixels.shape == crop.shape
-    assert len(data) <= 0.5 * crop.size / 8  # the budget is met with the wider network
+    assert len(data) <= 1.05 * 0.5 * crop.size / 8  # the budget is met (rate control's 5 %) with the wider network
     hidden = [GridConfig.from_bytes(read_container(d).header.arch_config).hidden for d in (data, encode(crop, **options))]
     assert hidden[0] == 16 > hidden[1]
 
