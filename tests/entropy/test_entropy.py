@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medinr.entropy import COMPACT_MARK, decode_tensors, encode_tensors, fit_model, scale_from_index
+from medinr.entropy import (
+    COMPACT_MARK,
+    decode_tensors,
+    encode_tensors,
+    fit_model,
+    scale_from_index,
+)
 from medinr.errors import BitstreamError
 
 

@@ -72,7 +72,7 @@ def test_table_coded_golden_decodes_identically_on_one_and_two_threads(decode_on
 @pytest.mark.parametrize(("name", "form"), [("grid-mr-compact", "_read_compact_side"),
                                             ("grid-cxr-tables", "_read_legacy_side")])
 def test_the_golden_streams_cover_both_forms_of_network_side_information(name: str, form: str, monkeypatch) -> None:
-    import medinr.entropy as entropy  # noqa: PLC0415
+    from medinr import entropy
 
     calls = []
     original = getattr(entropy, form)
