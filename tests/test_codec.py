@@ -221,7 +221,7 @@ def test_auto_predictive_file_states_its_bound_truthfully(noisy_12bit_crop) -> N
 
 def test_auto_keeps_the_grid_file_where_the_predictive_coder_cannot_match_it(shared_data) -> None:
     image = medinr.read(shared_data / "cxr" / "test" / "txv_512_00000001_000.png")
-    grid, auto = _grid_and_auto(np.ascontiguousarray(image.pixels[200:264, 200:264]), bpp=1.0)
+    grid, auto = _grid_and_auto(np.ascontiguousarray(image.pixels[200:296, 200:296]), bpp=1.0)
     assert auto == grid
 
 

@@ -271,3 +271,16 @@ def test_a_file_slightly_under_a_bpp_budget_keeps_plain_rounding(crop) -> None:
     plain = len(fit.choose_payload(RateTarget("quality"), None))  # dead zone 0, the training's rounding
     assert len(fit.choose_payload(target, plain / 0.97)) == plain  # the same network: the probes restore it exactly
     assert len(fit.choose_payload(target, plain / 0.8)) > plain
+
+
+def test_soft_round_goes_from_the_identity_to_rounding_and_is_continuous() -> None:
+    from medinr.archs.grid import soft_round
+
+    z = torch.linspace(-3.0, 3.0, 6001, dtype=torch.float64)
+    torch.testing.assert_close(soft_round(z, 100.0), z, atol=1e-4, rtol=0)
+    near = z[(z - z.round()).abs() < 0.45]
+    torch.testing.assert_close(soft_round(near, 0.01), near.round(), atol=1e-3, rtol=0)
+    values = soft_round(z, 0.3)
+    assert bool((values.diff() >= 0).all()) and float(values.diff().max()) < 0.01  # monotone, no jump at k + 1/2
+    torch.testing.assert_close(soft_round(torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64), 0.3),
+                               torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64))  # integers are fixed points

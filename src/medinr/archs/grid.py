@@ -9,7 +9,8 @@ Per frame:
    context-model saving, meets the bpp target (or its error the PSNR target), the alpha with the least
    error (or entropy) wins, and λ = 2 ln2 · D, the high-rate slope -dD/dR of that point.
 2. Training (Cool-chic): loss = MSE + λ · bits / pixels with the context model's differentiable rate;
-   uniform noise on the latents first, then (at most ``straight_through_steps``) straight-through rounding.
+   soft-rounded latents with uniform noise first (C3: the temperature annealed, ``GridOptions.soft_round``), then
+   (at most ``straight_through_steps``) straight-through rounding.
    For a bpp or PSNR target λ is steered multiplicatively every step towards the target rate or error; a bpp
    target's latent share is recalibrated twice from the real payload (coded network and exact latent coder).
 3. Network quantisation: each tensor's step follows its measured curvature (antithetic perturbation),
@@ -249,6 +250,15 @@ def probe_windows(height: int, width: int) -> list[tuple[int, int, int, int]] | 
     return [(y, y + side, x, x + side) for y in starts(height) for x in starts(width)]
 
 
+def soft_round(z: torch.Tensor, temperature: float) -> torch.Tensor:
+    """A differentiable rounding (Agustsson and Theis 2020): the identity as ``temperature`` grows, rounding as it
+    goes to 0."""
+    alpha = 1.0 / temperature
+    floor = torch.floor(z).detach()
+    r = z - floor - 0.5
+    return floor + 0.5 + torch.tanh(alpha * r) / (2 * math.tanh(alpha / 2))
+
+
 def noisy_steps(steps: int, opts: GridOptions) -> int:
     """How many of ``steps`` train with noise on the latents: ``noise_fraction`` of them, and all but at most
     ``straight_through_steps`` (the straight-through phase helps briefly, then raises the rounded loss)."""
@@ -343,11 +353,13 @@ class _FrameFit:
         self.lam_start = self.lam
 
     def loss(self, latents: list[torch.Tensor], frames: torch.Tensor | None = None,
-             contexts: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             contexts: list[torch.Tensor] | None = None,
+             synth: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """D + λR (+ the temporal-consistency term of a (T, H, W) fit), its D (MSE) and its R (bpp). ``frames``: D
         and the full-resolution levels' R on only these frames of a sequence (unbiased estimates); ``contexts``: R
-        under these entropy parameters (:meth:`GridModel.rate_contexts`)."""
-        rec = self.model.synthesize(latents, self.shape, frames)
+        under these entropy parameters (:meth:`GridModel.rate_contexts`); ``synth``: the synthesis' latents when they
+        differ from the rate's (soft rounding)."""
+        rec = self.model.synthesize(latents if synth is None else synth, self.shape, frames)
         mse = (rec - (self.target if frames is None else self.target[frames])).pow(2).mean()
         bpp = self.model.rate_bits(latents, contexts, frames) / self.pixels
         loss = mse + self.lam * bpp
@@ -377,13 +389,18 @@ class _FrameFit:
                 curvature = curvature or self.curvature(self._network_log2_step())
                 latent_bits = self.calibrate(frame_budget or 0.0, curvature)
             noisy = step < noise_steps
-            if noisy:
+            synth = None
+            if noisy and opts.soft_round:
+                temperature = opts.soft_round[0] + (opts.soft_round[1] - opts.soft_round[0]) * step / noise_steps
+                hat = [soft_round(z, temperature) + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
+                synth = [soft_round(z, temperature) for z in hat]
+            elif noisy:
                 hat = [z + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
             else:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
             if step % opts.context_every == 0:
                 contexts = self.model.rate_contexts(hat)
-            loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts)
+            loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts, synth)
             loss.backward()
             contexts = [c.detach() for c in contexts]
             log_gain.grad, gain.grad = gain.grad * gain.detach(), None
