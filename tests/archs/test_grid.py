@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -284,3 +286,15 @@ def test_soft_round_goes_from_the_identity_to_rounding_and_is_continuous() -> No
     assert bool((values.diff() >= 0).all()) and float(values.diff().max()) < 0.01  # monotone, no jump at k + 1/2
     torch.testing.assert_close(soft_round(torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64), 0.3),
                                torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64))  # integers are fixed points
+
+
+@pytest.mark.parametrize(("side", "soft"), [(48, True), (260, False)])
+def test_soft_rounding_is_used_only_on_frames_up_to_256x256_pixels(side: int, soft: bool, monkeypatch) -> None:
+    calls = []
+    original = grid_arch.soft_round
+    monkeypatch.setattr(grid_arch, "soft_round", lambda z, t: calls.append(t) or original(z, t))
+    pixels = (np.add.outer(np.arange(side), np.arange(side)) % 200).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        medinr.encode(pixels, bpp=1.0, preset="fast", arch="grid", modality="cxr", grid_steps=4, grid_levels=3)
+    assert bool(calls) == soft
