@@ -26,11 +26,13 @@ class GridOptions:
     #: (0.5, 0.2) +0.19, (0.4, 0.1) +0.21, an end of 0.05 or less lost up to 0.5 dB at 2 bpp. MRI train slices: +0.2 to
     #: +3.5 dB but once -0.4; ``balanced`` cxr at 0.5 / 2 bpp +0.11 to +0.68; cine clips (grid-video) +0.01 to +0.5
     soft_round: tuple[float, ...] = (0.3, 0.1)
-    #: soft rounding only for frames of at most this many pixels. Larger frames measured worse with it: 512 px crops
-    #: at ``fast`` -0.83 to +0.23 dB (two cxr/train images, 0.5 / 2 bpp), full-size cxr-test X-rays at ``balanced``
-    #: (75-150 steps) up to -1.9 dB; at 256 px and 100 steps it was still -0.06 to +0.22 dB, so the step count alone
-    #: does not explain it (not understood yet)
-    soft_round_max_pixels: int = 256 * 256
+    #: frames of more pixels than this keep plain noise on their full-resolution latent levels (soft rounding on the
+    #: coarser ones). Soft rounding on every level of larger frames measured worse: 512 px cxr/train crops at
+    #: ``fast`` -0.83 to +0.23 dB, full-size cxr-test X-rays at ``balanced`` (75-150 steps) up to -1.9 dB. Without it on
+    #: the finest level: 512 px crops +0.05 to +0.51 dB against plain noise everywhere (two cxr/train images, 0.5-2
+    #: bpp), a 2000 px 12-bit proxy of a cxr/train image at 1 bpp (``balanced``) +0.12 dB; with it on the finest level
+    #: alone, 512 px lost 0.16-0.51 dB
+    soft_round_fine_max_pixels: int = 256 * 256
     lr_latent: float = 0.05
     lr_net: float = 2e-2
     #: learning rate of the level steps (gains), in the log domain; 0 keeps the start point's. Off: 0.005 measured

@@ -9,8 +9,8 @@ Per frame:
    context-model saving, meets the bpp target (or its error the PSNR target), the alpha with the least
    error (or entropy) wins, and λ = 2 ln2 · D, the high-rate slope -dD/dR of that point.
 2. Training (Cool-chic): loss = MSE + λ · bits / pixels with the context model's differentiable rate;
-   soft-rounded latents with uniform noise first (C3: the temperature annealed, ``GridOptions.soft_round``; frames
-   up to 256x256 px, plain noise on larger ones, where soft rounding measured worse), then
+   soft-rounded latents with uniform noise first (C3: the temperature annealed, ``GridOptions.soft_round``; a frame
+   over 256x256 px keeps plain noise on its full-resolution levels, where soft rounding measured worse), then
    (at most ``straight_through_steps``) straight-through rounding.
    For a bpp or PSNR target λ is steered multiplicatively every step towards the target rate or error; a bpp
    target's latent share is recalibrated twice from the real payload (coded network and exact latent coder).
@@ -382,7 +382,9 @@ class _FrameFit:
         # a (T, H, W) sequence gets a frame's steps (measured on cine: 60 instead of 300 steps lost 1.3-2.2 dB)
         steps = steps_for(opts.steps, self.shape[-2] * self.shape[-1])
         noise_steps = noisy_steps(steps, opts)
-        soft = bool(opts.soft_round) and self.shape[-2] * self.shape[-1] <= opts.soft_round_max_pixels
+        # which levels train with soft rounding: all of a small frame's, the coarser ones of a large frame
+        small = self.shape[-2] * self.shape[-1] <= opts.soft_round_fine_max_pixels
+        soft = [bool(opts.soft_round) and (small or z.shape[-2:] != self.shape[-2:]) for z in self.latents]
         calibrate_at = {int(f * steps) for f in CALIBRATE_AT} if target.mode == "bpp" and frame_budget else set()
         curvature = None  # measured at the first calibration, reused at the next (1.3 s on a 512 px frame)
         gen = torch.Generator().manual_seed(0)
@@ -392,10 +394,11 @@ class _FrameFit:
                 latent_bits = self.calibrate(frame_budget or 0.0, curvature)
             noisy = step < noise_steps
             synth = None
-            if noisy and soft:
+            if noisy and any(soft):
                 temperature = opts.soft_round[0] + (opts.soft_round[1] - opts.soft_round[0]) * step / noise_steps
-                hat = [soft_round(z, temperature) + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
-                synth = [soft_round(z, temperature) for z in hat]
+                hat = [(soft_round(z, temperature) if on else z) + torch.rand(z.shape, generator=gen) - 0.5
+                       for z, on in zip(self.latents, soft)]
+                synth = [soft_round(z, temperature) if on else z for z, on in zip(hat, soft)]
             elif noisy:
                 hat = [z + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
             else:
