@@ -45,7 +45,14 @@ from enum import IntEnum
 from typing import Any
 
 from medinr.errors import BitstreamError
-from medinr.varint import read_svarint, read_uvarint, write_svarint, write_uvarint
+from medinr.varint import (
+    read_svarint,
+    read_uvarint,
+    unzigzag,
+    write_svarint,
+    write_uvarint,
+    zigzag,
+)
 
 MAGIC = b"MINR"
 FORMAT_MAJOR = 1
@@ -108,8 +115,7 @@ def _write_field(fmt: str, value: Any, name: str, choices: tuple[str, ...] = ())
         number = float(value)
         negative_zero = number == 0 and math.copysign(1.0, number) < 0
         if number.is_integer() and abs(number) < _MAX_EXACT_INT and not negative_zero:
-            n = int(number)
-            return write_uvarint(((n << 1) ^ (n >> 63)) << 1)
+            return write_uvarint(zigzag(int(number)) << 1)
         return write_uvarint(1) + struct.pack("<d", number)
     return struct.pack("<" + fmt, value)
 
@@ -135,8 +141,7 @@ def _read_field(fmt: str, data: bytes, pos: int, name: str, choices: tuple[str, 
             return struct.unpack_from("<d", data, pos)[0], pos + 8
         if code & 1:
             raise BitstreamError(f"corrupted header (invalid {name})")
-        zigzag = code >> 1
-        return float((zigzag >> 1) ^ -(zigzag & 1)), pos
+        return float(unzigzag(code >> 1)), pos
     size = struct.calcsize("<" + fmt)
     return struct.unpack_from("<" + fmt, data, pos)[0], pos + size
 

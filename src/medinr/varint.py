@@ -32,11 +32,21 @@ def read_uvarint(data: bytes, pos: int, what: str, max_bits: int = 63) -> tuple[
             raise BitstreamError(f"corrupted {what} (varint too long)")
 
 
+def zigzag(value: int) -> int:
+    """A signed integer as an unsigned one, small magnitudes small: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
+    return (value << 1) ^ (value >> 63)
+
+
+def unzigzag(raw: int) -> int:
+    """Inverse of :func:`zigzag`."""
+    return (raw >> 1) ^ -(raw & 1)
+
+
 def write_svarint(value: int) -> bytes:
     """Signed integer as zig-zag then unsigned varint (small magnitudes stay short)."""
-    return write_uvarint((value << 1) ^ (value >> 63))
+    return write_uvarint(zigzag(value))
 
 
 def read_svarint(data: bytes, pos: int, what: str) -> tuple[int, int]:
     raw, pos = read_uvarint(data, pos, what)
-    return (raw >> 1) ^ -(raw & 1), pos
+    return unzigzag(raw), pos

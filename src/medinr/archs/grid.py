@@ -394,13 +394,12 @@ class _FrameFit:
                 latent_bits = self.calibrate(frame_budget or 0.0, curvature)
             noisy = step < noise_steps
             synth = None
-            if noisy and any(soft):
-                temperature = opts.soft_round[0] + (opts.soft_round[1] - opts.soft_round[0]) * step / noise_steps
-                hat = [(soft_round(z, temperature) if on else z) + torch.rand(z.shape, generator=gen) - 0.5
+            if noisy:
+                start, end = opts.soft_round if any(soft) else (0.0, 0.0)
+                t = start + (end - start) * step / noise_steps  # soft rounding's temperature (unused without it)
+                hat = [(soft_round(z, t) if on else z) + torch.rand(z.shape, generator=gen) - 0.5
                        for z, on in zip(self.latents, soft)]
-                synth = [soft_round(z, temperature) if on else z for z, on in zip(hat, soft)]
-            elif noisy:
-                hat = [z + torch.rand(z.shape, generator=gen) - 0.5 for z in self.latents]
+                synth = [soft_round(z, t) if on else z for z, on in zip(hat, soft)] if any(soft) else None
             else:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
             if step % opts.context_every == 0:

@@ -74,19 +74,18 @@ def _bin_probabilities(family: int, scale: np.ndarray, symbols: np.ndarray) -> n
     return np.maximum(cdf(edges_hi) - cdf(edges_lo), 1e-12)
 
 
-def fit_model(symbols: np.ndarray, compact: bool = False) -> TensorModel:
-    """Choose family and scale that minimise the estimated code length of ``symbols``; ``compact``: an even scale
-    index and the symmetric support -m..m of the compact side information."""
+def fit_model(symbols: np.ndarray) -> TensorModel:
+    """Choose family and scale that minimise the estimated code length of ``symbols``, in the compact side
+    information's terms: an even scale index and the symmetric support -m..m."""
     flat = np.asarray(symbols, dtype=np.int64).ravel()
     low, high = int(flat.min()), int(flat.max())
     if max(abs(low), abs(high)) > MAX_ABS_SYMBOL:
         raise ValueError(f"symbol magnitude {max(abs(low), abs(high))} exceeds {MAX_ABS_SYMBOL}")
-    if compact:
-        low, high = -max(-low, high), max(-low, high)
+    low, high = -max(-low, high), max(-low, high)
     if low == high:
         return TensorModel(LAPLACE, 0, low, high)
     values, counts = np.unique(flat, return_counts=True)
-    indices = np.arange(_COMPACT_STRIDE, 256, _COMPACT_STRIDE) if compact else np.arange(256)
+    indices = np.arange(_COMPACT_STRIDE, 256, _COMPACT_STRIDE)
     scales = 2.0 ** ((indices - SCALE_OFFSET) / SCALE_STEPS_PER_OCTAVE)
     best: tuple[float, int, int] | None = None
     for family in (LAPLACE, GAUSSIAN):
@@ -106,7 +105,7 @@ def encode_tensors(tensors: list[np.ndarray]) -> bytes:
     coder = constriction.stream.queue.RangeEncoder()
     for tensor in tensors:
         symbols = np.asarray(tensor).ravel()
-        model = fit_model(symbols, compact=True) if symbols.size else TensorModel(LAPLACE, 0, 0, 0)
+        model = fit_model(symbols) if symbols.size else TensorModel(LAPLACE, 0, 0, 0)
         if model.constant:  # all zero (a symmetric support is constant only at 0), or empty
             side.append(0)
             continue
