@@ -11,7 +11,7 @@ import torch
 import medinr
 from medinr.archs import get_arch
 from medinr.archs import grid as grid_arch
-from medinr.archs.grid import MIN_STEP_SHARE, STEER_RANGE, _FrameFit, noisy_steps, steps_for
+from medinr.archs.grid import LR_NET_KNEE_BPP, MIN_STEP_SHARE, STEER_RANGE, _FrameFit, noisy_steps, steps_for
 from click.testing import CliRunner
 
 from medinr.bitstream import Tag, read_container
@@ -167,6 +167,30 @@ def test_lambda_steering_stays_within_its_range_of_the_start(crop) -> None:
     for _ in range(1000):
         fit._steer(target, 8.0, 1.0, 1e-6, 0.05)  # always "too few"
     assert fit.lam == pytest.approx(start / STEER_RANGE)
+
+
+def test_networks_learn_slower_above_the_rate_knee(crop, monkeypatch) -> None:
+    """The start pyramid's expected latent rate meets a bpp target's latent budget; the networks train at lr_net up
+    to LR_NET_KNEE_BPP and at lr_net * knee / rate above it (the latents' learning rate never changes)."""
+    learning_rates = []
+
+    class SpyAdam(grid_arch._Adam):
+        def __init__(self, groups, *args, **kwargs) -> None:
+            learning_rates.append([lr for _, lr in groups])
+            super().__init__(groups, *args, **kwargs)
+
+    monkeypatch.setattr(grid_arch, "_Adam", SpyAdam)
+    rates = []
+    for bpp in (0.5, 3.0):
+        fit = _small_fit(crop, grid_steps=2)
+        target = RateTarget("bpp", bpp)
+        fit.start(target, crop.size * bpp)
+        fit.train(target, crop.size * bpp, None)
+        rates.append(fit.start_bpp)
+    assert rates == [pytest.approx(0.5, rel=0.1), pytest.approx(3.0, rel=0.1)]
+    opts = fit.opts
+    assert learning_rates[0] == [opts.lr_latent, pytest.approx(opts.lr_net)]
+    assert learning_rates[1] == [opts.lr_latent, pytest.approx(opts.lr_net * LR_NET_KNEE_BPP / rates[1])]
 
 
 def test_straight_through_phase_is_capped() -> None:
