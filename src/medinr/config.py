@@ -33,6 +33,11 @@ class GridOptions:
     #: bpp), a 2000 px 12-bit proxy of a cxr/train image at 1 bpp (``balanced``) +0.12 dB; with it on the finest level
     #: alone, 512 px lost 0.16-0.51 dB
     soft_round_fine_max_pixels: int = 256 * 256
+    #: ... unless they train at least this many steps (:func:`medinr.archs.grid.steps_for`): soft rounding needs
+    #: steps to pay off on the finest level. On every level against plain noise on the finest, two 512 px cxr/train
+    #: crops at 0.5 / 1 / 2 bpp: ``balanced`` (600 steps) +0.00 to +0.70 dB, mean +0.42; ``fast`` (150 steps) -1.06 to
+    #: +0.19 dB. A cxr/train image at 1024 px, ``balanced`` (300 steps): -0.01 dB at 1 bpp, -0.9 dB at 2 bpp
+    soft_round_fine_min_steps: int = 600
     lr_latent: float = 0.05
     lr_net: float = 2e-2
     #: learning rate of the level steps (gains), in the log domain; 0 keeps the start point's. Off: 0.005 measured

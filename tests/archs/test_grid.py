@@ -312,14 +312,16 @@ def test_soft_round_goes_from_the_identity_to_rounding_and_is_continuous() -> No
                                torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64))  # integers are fixed points
 
 
-@pytest.mark.parametrize(("side", "fine"), [(48, True), (260, False)])
-def test_soft_rounding_spares_the_full_resolution_level_of_frames_over_256x256_pixels(side: int, fine: bool,
-                                                                                      monkeypatch) -> None:
+@pytest.mark.parametrize(("side", "min_steps", "fine"), [(48, 300, True), (260, 300, False), (260, 4, True)])
+def test_soft_rounding_spares_the_full_resolution_level_of_large_frames_in_short_fits(side: int, min_steps: int,
+                                                                                      fine: bool, monkeypatch) -> None:
+    """Frames over 256x256 px soft-round their finest level only when they train soft_round_fine_min_steps steps."""
     shapes = []
     original = grid_arch.soft_round
     monkeypatch.setattr(grid_arch, "soft_round", lambda z, t: shapes.append(tuple(z.shape)) or original(z, t))
     pixels = (np.add.outer(np.arange(side), np.arange(side)) % 200).astype(np.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        medinr.encode(pixels, bpp=1.0, preset="fast", arch="grid", modality="cxr", grid_steps=4, grid_levels=3)
+        medinr.encode(pixels, bpp=1.0, preset="fast", arch="grid", modality="cxr", grid_steps=4, grid_levels=3,
+                      grid_soft_round_fine_min_steps=min_steps)
     assert shapes and ((side, side) in shapes) == fine  # coarser levels always soft-rounded

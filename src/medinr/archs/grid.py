@@ -392,9 +392,10 @@ class _FrameFit:
         # a (T, H, W) sequence gets a frame's steps (measured on cine: 60 instead of 300 steps lost 1.3-2.2 dB)
         steps = steps_for(opts.steps, self.shape[-2] * self.shape[-1])
         noise_steps = noisy_steps(steps, opts)
-        # which levels train with soft rounding: all of a small frame's, the coarser ones of a large frame
-        small = self.shape[-2] * self.shape[-1] <= opts.soft_round_fine_max_pixels
-        soft = [bool(opts.soft_round) and (small or z.shape[-2:] != self.shape[-2:]) for z in self.latents]
+        # which levels train with soft rounding: all of a small frame's or a long fit's, else the coarser ones
+        fine = (self.shape[-2] * self.shape[-1] <= opts.soft_round_fine_max_pixels
+                or steps >= opts.soft_round_fine_min_steps)
+        soft = [bool(opts.soft_round) and (fine or z.shape[-2:] != self.shape[-2:]) for z in self.latents]
         calibrate_at = {int(f * steps) for f in CALIBRATE_AT} if target.mode == "bpp" and frame_budget else set()
         curvature = None  # measured at the first calibration, reused at the next (1.3 s on a 512 px frame)
         gen = torch.Generator().manual_seed(0)
