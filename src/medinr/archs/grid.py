@@ -10,8 +10,9 @@ Per frame:
    error (or entropy) wins, and λ = 2 ln2 · D, the high-rate slope -dD/dR of that point.
 2. Training (Cool-chic): loss = MSE + λ · bits / pixels with the context model's differentiable rate;
    soft-rounded latents with uniform noise first (C3: the temperature annealed, ``GridOptions.soft_round``; a frame
-   over 256x256 px keeps plain noise on its full-resolution levels, where soft rounding measured worse), then
-   (at most ``straight_through_steps``) straight-through rounding.
+   over 256x256 px that trains fewer than ``soft_round_fine_min_steps`` keeps plain noise on its full-resolution
+   levels, where soft rounding measured worse), then (at most ``straight_through_steps``) straight-through
+   rounding. The networks' learning rate falls above an expected latent rate of ``LR_NET_KNEE_BPP``.
    For a bpp or PSNR target λ is steered multiplicatively every step towards the target rate or error; a bpp
    target's latent share is recalibrated twice from the real payload (coded network and exact latent coder).
 3. Network quantisation: each tensor's step follows its measured curvature (antithetic perturbation),
@@ -341,6 +342,7 @@ class _FrameFit:
         """
         if target.mode == "quality":
             gains = self._gains(math.sqrt(6 * self.lam / math.log(2)))
+            pyramid = self._pyramid(gains)
         else:
             if target.mode == "bpp":  # meet the bits (decreasing in q), minimise the error
                 goal, met, cost = (latent_bits or 0.0) / CONTEXT_SAVING, (lambda r: r[1]), (lambda r: r[2])
@@ -349,11 +351,9 @@ class _FrameFit:
                 goal, met, cost = -self.mse_goal, (lambda r: -r[2]), (lambda r: r[1])
             candidates = [self._gains(_search_log(lambda q: met(self._pyramid(self._gains(q, a))), goal, 1e-4, 1e2), a)
                           for a in GAIN_SLOPES]
-            gains = min(candidates, key=lambda g: cost(self._pyramid(g)))
-        _, bits, mse = self._pyramid(gains)
-        if target.mode != "quality":
-            self.lam = 2 * math.log(2) * mse
-        self.start_bpp = CONTEXT_SAVING * bits / self.pixels
+            gains, pyramid = min(((g, self._pyramid(g)) for g in candidates), key=lambda c: cost(c[1]))
+            self.lam = 2 * math.log(2) * pyramid[2]
+        self.start_bpp = CONTEXT_SAVING * pyramid[1] / self.pixels
         latents = self._pyramid_latents(gains, analysis)
         with torch.no_grad():
             self.model.gain.copy_(gains)
