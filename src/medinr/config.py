@@ -66,6 +66,15 @@ class GridOptions:
     #: parameters, so they train the latents' rate but not the context network. On 256 px cxr/mri train crops
     #: (fast, 0.5-2 bpp) 2 and 4 took 7 and 24 % off the encode time for -0.01 and -0.05 dB (-0.3 at most)
     context_every: int = 1
+    #: a frame of at least 1.5 times this many rows is split into horizontal bands of about this many rows, and
+    #: each training step measures the error on one of them (a shuffled cycle; the rate stays the whole frame's),
+    #: so a step costs a fraction of a whole-frame one; 0: whole frames (``max``). At equal steps (balanced,
+    #: cxr/train data): a 2000 px 12-bit proxy at 1 bpp in 4 bands 43.03 dB in 94 s against 43.12 dB in 207 s; a
+    #: 1024 px image at 0.5 / 1 / 2 bpp in 2 bands -0.06 / -0.06 / +0.02 dB for 45 s against 66-71 s (4 bands:
+    #: -0.12 to -0.5 dB, 36-39 s). More steps in the time saved did not pay (1.5-3x the steps: -0.3 to +0.2 dB).
+    #: Full-size cxr-test bench (auto balanced): 2000 px encodes 296-328 -> 151-172 s, 1024 px 107-117 -> 74-85 s,
+    #: BD-rate against JPEG 2000 +28.2 -> +29.7 %
+    band_rows: int = 512
     #: start from the installed analysis network's latents (:mod:`medinr.models.analysis`) when there is one
     analysis: bool = True
 
@@ -166,13 +175,14 @@ def resolve_arch(requested: str, modality: str, near_lossless: bool, sequence: b
 
 #: grid steps (for a 256 px frame): fast 300 and balanced 1200 (were 200 and 600) measured, on two 512 px
 #: cxr/train crops at 0.5 / 1 / 2 bpp, +0.03 to +0.36 dB for 7.6 -> 10.3 s (fast) and -0.03 to +0.95 dB for 17 -> 35 s
-#: (balanced, most at 2 bpp); a 2000 px 12-bit proxy at 1 bpp +0.47 dB for 115 -> 181 s (balanced)
+#: (balanced, most at 2 bpp); a 2000 px 12-bit proxy at 1 bpp +0.47 dB for 115 -> 181 s (balanced). ``max`` trains large
+#: frames whole (``GridOptions.band_rows``): quality first
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"fit": {"steps": 300, "qat_steps": 60, "batch_pixels": 8192, "lr": 1.5e-2},
              "grid": {"steps": 300, "net_step_search": (0,)}, "video": {"steps": 200, "net_step_search": (0,)}},
     "balanced": {"fit": {"steps": 1200, "qat_steps": 200, "batch_pixels": 16384}, "grid": {"steps": 1200}},
     "max": {"fit": {"steps": 4000, "qat_steps": 600, "batch_pixels": 32768, "lr": 8e-3},
-            "grid": {"steps": 3000, "net_step_search": (-12, -8, -4, 0, 4, 8, 12)},
+            "grid": {"steps": 3000, "net_step_search": (-12, -8, -4, 0, 4, 8, 12), "band_rows": 0},
             "video": {"steps": 1200, "step_pixels": 2**40, "context_every": 1, "lr_latent": 0.05,
                       "net_step_search": (-12, -8, -4, 0, 4, 8, 12)}},
 }

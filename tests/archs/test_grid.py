@@ -11,7 +11,15 @@ import torch
 import medinr
 from medinr.archs import get_arch
 from medinr.archs import grid as grid_arch
-from medinr.archs.grid import LR_NET_KNEE_BPP, MIN_STEP_SHARE, STEER_RANGE, _FrameFit, noisy_steps, steps_for
+from medinr.archs.grid import (
+    LR_NET_KNEE_BPP,
+    MIN_STEP_SHARE,
+    STEER_RANGE,
+    _FrameFit,
+    noisy_steps,
+    steps_for,
+    training_bands,
+)
 from click.testing import CliRunner
 
 from medinr.bitstream import Tag, read_container
@@ -206,6 +214,30 @@ def test_step_count_follows_the_pixels_down_to_a_share_of_the_preset() -> None:
     for pixels in (4000 * 4000, 8000 * 8000):  # very large frames: never below the share
         assert steps_for(600, pixels) == round(MIN_STEP_SHARE * 600) and steps_for(200, pixels) == 25
     assert steps_for(4, 2000 * 2000) == 4  # a tiny step count is kept
+
+
+def test_training_bands_cover_the_rows_in_bands_of_about_the_given_height() -> None:
+    assert training_bands(2000, 512) == [(0, 500), (500, 1000), (1000, 1500), (1500, 2000)]
+    assert training_bands(1024, 512) == [(0, 512), (512, 1024)] and training_bands(1001, 512) == [(0, 500), (500, 1001)]
+    assert training_bands(700, 512) is None and training_bands(512, 512) is None  # under 1.5 bands: whole frames
+    assert training_bands(2000, 0) is None  # off, as in the max preset (quality first)
+    assert preset_config("max", arch="grid").grid.band_rows == 0 < preset_config("balanced", arch="grid").grid.band_rows
+
+
+def test_banded_training_visits_every_band_once_per_cycle(crop, monkeypatch) -> None:
+    """Each step synthesises one whole-width band, in a shuffled order that covers all of them every cycle."""
+    windows = []
+    original = GridModel.synthesize
+    monkeypatch.setattr(GridModel, "synthesize", lambda self, latents, size, frames=None, window=None:
+                        windows.append(window) or original(self, latents, size, frames, window))
+    fit = _small_fit(crop, grid_steps=6, grid_band_rows=16)  # 48 rows: 3 bands
+    target = RateTarget("bpp", 1.0)
+    fit.start(target, crop.size * 1.0)
+    fit.train(target, crop.size * 1.0, None)
+    bands = [w for w in windows if w is not None]
+    assert len(bands) == steps_for(6, crop.size) and {w[2:] for w in bands} == {(0, crop.shape[1])}
+    assert sorted(bands[:3]) == sorted(bands[3:6]) == [(0, 16, 0, 56), (16, 32, 0, 56), (32, 48, 0, 56)]
+    assert bands[:3] != bands[3:6] or bands[3:6] != bands[6:9]  # shuffled per cycle
 
 
 def test_calibrated_latent_budget_leaves_room_for_the_coded_network(crop) -> None:

@@ -26,6 +26,7 @@ the init | latent coarsening byte | context-coded latents (:mod:`medinr.entropy.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -266,6 +267,16 @@ def soft_round(z: torch.Tensor, temperature: float) -> torch.Tensor:
     return floor + 0.5 + torch.tanh(alpha * r) / (2 * math.tanh(alpha / 2))
 
 
+def training_bands(rows: int, band_rows: int) -> list[tuple[int, int]] | None:
+    """(top, bottom) rows of the horizontal bands that a frame's training steps take turns on: about ``band_rows``
+    each, covering the frame; None (whole-frame steps) for fewer than two (``GridOptions.band_rows``)."""
+    count = round(rows / band_rows) if band_rows > 0 else 1
+    if count < 2:
+        return None
+    edges = [round(i * rows / count) for i in range(count + 1)]
+    return list(itertools.pairwise(edges))
+
+
 def noisy_steps(steps: int, opts: GridOptions) -> int:
     """How many of ``steps`` train with noise on the latents: ``noise_fraction`` of them, and all but at most
     ``straight_through_steps`` (the straight-through phase helps briefly, then raises the rounded loss)."""
@@ -364,13 +375,18 @@ class _FrameFit:
 
     def loss(self, latents: list[torch.Tensor], frames: torch.Tensor | None = None,
              contexts: list[torch.Tensor] | None = None,
-             synth: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             synth: list[torch.Tensor] | None = None,
+             window: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """D + λR (+ the temporal-consistency term of a (T, H, W) fit), its D (MSE) and its R (bpp). ``frames``: D
         and the full-resolution levels' R on only these frames of a sequence (unbiased estimates); ``contexts``: R
         under these entropy parameters (:meth:`GridModel.rate_contexts`); ``synth``: the synthesis' latents when they
-        differ from the rate's (soft rounding)."""
-        rec = self.model.synthesize(latents if synth is None else synth, self.shape, frames)
-        mse = (rec - (self.target if frames is None else self.target[frames])).pow(2).mean()
+        differ from the rate's (soft rounding); ``window`` (top, bottom, left, right): D on only those pixels of a
+        frame (an unbiased estimate when windows take turns over the frame, :func:`training_bands`)."""
+        rec = self.model.synthesize(latents if synth is None else synth, self.shape, frames, window)
+        target = self.target if frames is None else self.target[frames]
+        if window is not None:
+            target = target[window[0]:window[1], window[2]:window[3]]
+        mse = (rec - target).pow(2).mean()
         bpp = self.model.rate_bits(latents, contexts, frames) / self.pixels
         loss = mse + self.lam * bpp
         if self.opts.temporal_weight and rec.dim() == 3:
@@ -399,7 +415,12 @@ class _FrameFit:
         calibrate_at = {int(f * steps) for f in CALIBRATE_AT} if target.mode == "bpp" and frame_budget else set()
         curvature = None  # measured at the first calibration, reused at the next (1.3 s on a 512 px frame)
         gen = torch.Generator().manual_seed(0)
+        bands = training_bands(self.shape[0], opts.band_rows) if len(self.shape) == 2 else None
+        cycle: list[int] = []  # the bands still to visit in this cycle (a shuffled order per cycle)
         for step in range(steps):
+            if bands and not cycle:
+                cycle = torch.randperm(len(bands), generator=gen).tolist()
+            window = (*bands[cycle.pop()], 0, self.shape[1]) if bands else None
             if step in calibrate_at:
                 curvature = curvature or self.curvature(self._network_log2_step())
                 latent_bits = self.calibrate(frame_budget or 0.0, curvature)
@@ -415,7 +436,7 @@ class _FrameFit:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
             if step % opts.context_every == 0:
                 contexts = self.model.rate_contexts(hat)
-            loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts, synth)
+            loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts, synth, window)
             loss.backward()
             contexts = [c.detach() for c in contexts]
             log_gain.grad, gain.grad = gain.grad * gain.detach(), None
@@ -426,7 +447,8 @@ class _FrameFit:
                     log_gain.zero_()
             if target.mode == "quality" or step < STEER_FROM * steps:
                 pass
-            elif not noisy:  # this step's rate and error are already those of the rounded latents
+            elif not noisy and (window is None or target.mode == "bpp"):
+                # this step's rate (and, on a whole frame, its error) are already those of the rounded latents
                 self._steer(target, latent_bits, float(mse.detach()), float(bpp.detach()), STEER_GAIN)
             elif step % STEER_EVERY == 0:
                 with torch.no_grad():
