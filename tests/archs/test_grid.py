@@ -14,6 +14,7 @@ from medinr.archs import grid as grid_arch
 from medinr.archs.grid import (
     LR_NET_KNEE_BPP,
     MIN_STEP_SHARE,
+    MIN_STEPS,
     STEER_RANGE,
     _FrameFit,
     noisy_steps,
@@ -209,10 +210,11 @@ def test_straight_through_phase_is_capped() -> None:
 def test_step_count_follows_the_pixels_down_to_a_share_of_the_preset() -> None:
     assert steps_for(600, 256 * 256) == 600 and steps_for(600, 128 * 128) == 900  # the reference; smaller: more
     assert steps_for(600, 200 * 200) == 900 and steps_for(200, 64 * 64) == 300  # small frames: at most 1.5x
-    assert steps_for(600, 512 * 512) == 300 and steps_for(200, 1024 * 1024) == 50  # larger: by the side's ratio
+    assert steps_for(600, 512 * 512) == 300 and steps_for(1200, 1024 * 1024) == 300  # larger: by the side's ratio
     assert steps_for(600, 700 * 700) == round(600 * 256 / 700)
     for pixels in (4000 * 4000, 8000 * 8000):  # very large frames: never below the share
-        assert steps_for(600, pixels) == round(MIN_STEP_SHARE * 600) and steps_for(200, pixels) == 25
+        assert steps_for(1200, pixels) == round(MIN_STEP_SHARE * 1200) == 150
+    assert steps_for(300, 1024 * 1024) == steps_for(300, 2000 * 2000) == MIN_STEPS == 100  # nor below MIN_STEPS
     assert steps_for(4, 2000 * 2000) == 4  # a tiny step count is kept
 
 

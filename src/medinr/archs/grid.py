@@ -67,9 +67,13 @@ DEADZONE_RANGE = (-16, 28)
 #: on six cxr, cine and MR train crops at 0.5 / 1 / 2 bpp, no rounding up left 10 of 18 files unchanged,
 #: undershot 6 by 1-4 % for -0.02 to -0.13 dB, and gained 1.4 and 1.7 dB at two 2 bpp points (5 % under)
 UNDERSHOOT_KEPT = 0.05
-#: frame size the presets' step counts are for, and the fewest steps any frame gets
+#: frame size the presets' step counts are for, and the fewest steps any frame gets (of a preset with more). 100, was
+#: 20: ``fast`` gave a 2000 px frame 37 steps (1/8 of 300), and 100 measured on cxr/train data at 0.5 / 1 / 2 bpp
+#: (fast, two threads): a 2000 px 8-bit image +1.63 / +1.59 / +0.20 dB for 40 -> 70 s, a 2000 px 12-bit proxy (112
+#: steps) +0.17 / +2.42 / +0.55 dB for 43 -> 80 s, an image resized to 1024 px (75 -> 100 steps) +0.25 / -0.01 /
+#: +0.14 dB for 14 -> 18 s. Frames up to 768 px at ``fast``, and every frame at ``balanced``, are unchanged
 REFERENCE_PIXELS = 256 * 256
-MIN_STEPS = 20
+MIN_STEPS = 100
 #: frames larger than REFERENCE_PIXELS get the preset's steps times (REFERENCE_PIXELS / pixels) ** STEP_EXPONENT,
 #: so encode time grows with the frame's side rather than staying flat. At 512 px (four cxr/train images, two 512 px
 #: crops and two resized to 512 px, 0.5 / 1 / 2 bpp, 2 threads, 2026-11-26): fast's 200 at 50 steps 4.7 s, at 100
@@ -228,7 +232,7 @@ def _search_log(f, goal: float, lo: float, hi: float, iters: int = 8) -> float:
 def steps_for(steps: int, pixels: int) -> int:
     """Training steps for a frame: ``steps`` is the count for 256x256; a step's cost grows with the pixels, so
     larger frames get fewer (in proportion to the square root of their pixel share, STEP_EXPONENT) down to
-    MIN_STEP_SHARE of ``steps``, smaller ones more (in proportion to their pixel share) up to MAX_STEP_FACTOR
+    MIN_STEP_SHARE of ``steps`` or MIN_STEPS (whichever is more), smaller ones more (in proportion to their pixel share) up to MAX_STEP_FACTOR
     times."""
     fewest = max(min(MIN_STEPS, steps), round(MIN_STEP_SHARE * steps))
     share = REFERENCE_PIXELS / pixels
