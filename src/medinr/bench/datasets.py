@@ -141,10 +141,10 @@ def _dicom_header(path: Path) -> Any:
 def _timed_dicom(path: Path, frames: int) -> bool:
     """A DICOM file whose ``frames`` have times, as its reader takes them (FrameTime or FrameTimeVector): a loop
     over time, not a volume."""
-    from medinr.io.dicom import _frame_times
+    from medinr.io.dicom import dicom_frame_times
 
     header = _dicom_header(path)
-    return header is not None and _frame_times(header, frames) is not None
+    return header is not None and dicom_frame_times(header, frames) is not None
 
 
 def _file_items(path: Path, dataset: str, label: str, rule: str, slice_spec: str | None,

@@ -85,7 +85,7 @@ def read_dicom(path: Path, sel: SliceSpec | None) -> MedicalImage:
         raise InputError(f"DICOM says {ds.NumberOfFrames} frames but decoded a single one")
     row_col = _pixel_spacing(ds)
     spacing = row_col
-    frame_times = _frame_times(ds, pixels.shape[0]) if pixels.ndim == 3 else None
+    frame_times = dicom_frame_times(ds, pixels.shape[0]) if pixels.ndim == 3 else None
     meta: dict[str, Any] = {}
     if sel is not None:
         pixels, spacing, meta["slice"] = take_slice(pixels, sel, (None, *row_col) if row_col else None)
@@ -145,7 +145,7 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     return float(value[0]), float(value[1])
 
 
-def _frame_times(ds: Dataset, frames: int) -> tuple[float, ...] | None:
+def dicom_frame_times(ds: Dataset, frames: int) -> tuple[float, ...] | None:
     """Start time of each frame in ms from the first, from FrameTimeVector (increments) or FrameTime."""
     vector = ds.get("FrameTimeVector")
     if vector is not None and len(vector) == frames:
@@ -168,7 +168,7 @@ def write_dicom(image: MedicalImage, dest: Path, derivation: Derivation | None) 
     source = image.metadata.get("dicom")
     if source is not None and not isinstance(source, Dataset):
         raise InputError(f"metadata['dicom'] must be a pydicom Dataset, got {type(source).__name__}")
-    ds = copy.deepcopy(source) if source is not None else _new_dataset(image, pixels)
+    ds = copy.deepcopy(source) if source is not None else new_dataset(image, pixels)
     for tag in _STALE_PIXEL_TAGS:
         ds.pop(tag, None)
     if not hasattr(ds, "file_meta"):
@@ -205,7 +205,7 @@ def _dicom_pixels(image: MedicalImage) -> np.ndarray:
     return pixels
 
 
-def _new_dataset(image: MedicalImage, pixels: np.ndarray) -> Dataset:
+def new_dataset(image: MedicalImage, pixels: np.ndarray) -> Dataset:
     """A minimal Secondary Capture dataset for a record that did not come from DICOM."""
     if pixels.ndim == 2:
         sop_class = SecondaryCaptureImageStorage

@@ -26,7 +26,8 @@ import numpy as np
 
 from medinr.errors import InputError, MissingDependencyError
 from medinr.io.common import SliceSpec, image_from_array, make_image, one_line, take_slice
-from medinr.io.dicom import Derivation, _frame_times, _new_dataset, is_dicom_file, read_dataset, read_dicom, write_dicom
+from medinr.io.dicom import (Derivation, dicom_frame_times, is_dicom_file, new_dataset, read_dataset, read_dicom,
+                             write_dicom)
 from medinr.io.image import MedicalImage
 from medinr.io.raster import read_png_jpeg, write_png
 
@@ -105,7 +106,7 @@ def read_dicom_luma(path: Path) -> MedicalImage:
         gray = np.rint(pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
     else:
         raise InputError(f"no luma for photometric interpretation {photometric!r}")
-    times = _frame_times(ds, len(gray)) if gray.ndim == 3 else None
+    times = dicom_frame_times(ds, len(gray)) if gray.ndim == 3 else None
     del ds.PixelData
     for keyword in ("PlanarConfiguration", "SamplesPerPixel", "PhotometricInterpretation"):
         ds.pop(keyword, None)
@@ -212,7 +213,7 @@ def write_dicom_series(image: MedicalImage, folder: Path, derivation: Derivation
     stack = image.frame_stack()
     sources = image.metadata.get("dicom_frames")
     per_frame = sources is not None and len(sources) == len(stack)
-    template = image.metadata.get("dicom") or _new_dataset(image, stack[0])
+    template = image.metadata.get("dicom") or new_dataset(image, stack[0])
     series_uid = str(template.get("SeriesInstanceUID") or generate_uid())
     base_number = int(template.get("InstanceNumber", 1) or 1)
     trigger0 = float(template.get("TriggerTime", 0.0) or 0.0)
