@@ -12,7 +12,8 @@ Per frame:
    soft-rounded latents with uniform noise first (C3: the temperature annealed, ``GridOptions.soft_round``; a frame
    over 256x256 px that trains fewer than ``soft_round_fine_min_steps`` keeps plain noise on its full-resolution
    levels, where soft rounding measured worse), then (at most ``straight_through_steps``) straight-through
-   rounding. The networks' learning rate falls above an expected latent rate of ``LR_NET_KNEE_BPP``.
+   rounding. The networks' learning rate falls above an expected latent rate of ``LR_NET_KNEE_BPP``. A frame of
+   768 rows or more measures each step's error on one horizontal band of about 512 rows (:func:`training_bands`).
    For a bpp or PSNR target λ is steered multiplicatively every step towards the target rate or error; a bpp
    target's latent share is recalibrated twice from the real payload (coded network and exact latent coder).
 3. Network quantisation: each tensor's step follows its measured curvature (antithetic perturbation),
@@ -232,8 +233,8 @@ def _search_log(f, goal: float, lo: float, hi: float, iters: int = 8) -> float:
 def steps_for(steps: int, pixels: int) -> int:
     """Training steps for a frame: ``steps`` is the count for 256x256; a step's cost grows with the pixels, so
     larger frames get fewer (in proportion to the square root of their pixel share, STEP_EXPONENT) down to
-    MIN_STEP_SHARE of ``steps`` or MIN_STEPS (whichever is more), smaller ones more (in proportion to their pixel share) up to MAX_STEP_FACTOR
-    times."""
+    MIN_STEP_SHARE of ``steps`` or MIN_STEPS, whichever is more; smaller ones more (in proportion to their pixel
+    share) up to MAX_STEP_FACTOR times."""
     fewest = max(min(MIN_STEPS, steps), round(MIN_STEP_SHARE * steps))
     share = REFERENCE_PIXELS / pixels
     factor = share if share >= 1 else share**STEP_EXPONENT
