@@ -242,6 +242,22 @@ def test_banded_training_visits_every_band_once_per_cycle(crop, monkeypatch) -> 
     assert bands[:3] != bands[3:6] or bands[3:6] != bands[6:9]  # shuffled per cycle
 
 
+@pytest.mark.parametrize("mode", ["bpp", "psnr"])
+def test_banded_training_steers_a_psnr_target_from_whole_frame_measurements(crop, mode, monkeypatch) -> None:
+    """A band's error is not the frame's: with bands, a PSNR target is steered only from the whole-frame measurement
+    every STEER_EVERY steps; a bpp target, whose rate term is always the whole frame's, also every rounded step."""
+    gains = []
+    original = _FrameFit._steer
+    monkeypatch.setattr(_FrameFit, "_steer", lambda self, target, bits, mse, bpp, gain:
+                        gains.append(gain) or original(self, target, bits, mse, bpp, gain))
+    fit = _small_fit(crop, grid_steps=40, grid_band_rows=16)
+    target, bits = (RateTarget("bpp", 1.0), crop.size * 1.0) if mode == "bpp" else (RateTarget("psnr", 40.0), None)
+    fit.start(target, bits)
+    fit.train(target, bits, None)
+    every = grid_arch.STEER_GAIN * grid_arch.STEER_EVERY
+    assert every in gains and (grid_arch.STEER_GAIN in gains) == (mode == "bpp")
+
+
 def test_calibrated_latent_budget_leaves_room_for_the_coded_network(crop) -> None:
     """The latents' training-rate budget is the frame budget less the real network payload, scaled by how the
     training rate compares with the exact coder's: linear in the budget, with a positive overhead."""
