@@ -73,7 +73,11 @@ class GridOptions:
     #: 1024 px image at 0.5 / 1 / 2 bpp in 2 bands -0.06 / -0.06 / +0.02 dB for 45 s against 66-71 s (4 bands:
     #: -0.12 to -0.5 dB, 36-39 s). More steps in the time saved did not pay (1.5-3x the steps: -0.3 to +0.2 dB).
     #: Full-size cxr-test bench (auto balanced): 2000 px encodes 296-328 -> 151-172 s, 1024 px 107-117 -> 74-85 s,
-    #: BD-rate against JPEG 2000 +28.2 -> +29.7 %
+    #: BD-rate against JPEG 2000 +28.2 -> +29.7 %. The latents' learning rate is ``lr_latent`` times the square root of
+    #: the band count (a latent sees the error one step in that many): at ``fast`` on cxr/train data, 0.5 / 1 / 2 bpp,
+    #: a 2000 px 8-bit image and a 2000 px 12-bit proxy (4 bands, 0.1 against 0.05; at 1 bpp 0.08 and 0.12 measured)
+    #: +0.00 / +0.16-0.25 / +0.07 and -0.06 / +0.44-0.49 / +0.14 dB, a 1024 px image (2 bands, 0.07) +0.02 / -0.01 /
+    #: +0.26 dB; ``balanced`` (the 8-bit image, 1 bpp) +0.03 dB
     band_rows: int = 512
     #: start from the installed analysis network's latents (:mod:`medinr.models.analysis`) when there is one
     analysis: bool = True

@@ -227,8 +227,16 @@ def test_training_bands_cover_the_rows_in_bands_of_about_the_given_height() -> N
 
 
 def test_banded_training_visits_every_band_once_per_cycle(crop, monkeypatch) -> None:
-    """Each step synthesises one whole-width band, in a shuffled order that covers all of them every cycle."""
-    windows = []
+    """Each step synthesises one whole-width band, in a shuffled order that covers all of them every cycle; the
+    latents learn faster by the square root of the band count."""
+    windows, learning_rates = [], []
+
+    class SpyAdam(grid_arch._Adam):
+        def __init__(self, groups, *args, **kwargs) -> None:
+            learning_rates.append([lr for _, lr in groups])
+            super().__init__(groups, *args, **kwargs)
+
+    monkeypatch.setattr(grid_arch, "_Adam", SpyAdam)
     original = GridModel.synthesize
     monkeypatch.setattr(GridModel, "synthesize", lambda self, latents, size, frames=None, window=None:
                         windows.append(window) or original(self, latents, size, frames, window))
@@ -240,6 +248,7 @@ def test_banded_training_visits_every_band_once_per_cycle(crop, monkeypatch) -> 
     assert len(bands) == steps_for(6, crop.size) and {w[2:] for w in bands} == {(0, crop.shape[1])}
     assert sorted(bands[:3]) == sorted(bands[3:6]) == [(0, 16, 0, 56), (16, 32, 0, 56), (32, 48, 0, 56)]
     assert bands[:3] != bands[3:6] or bands[3:6] != bands[6:9]  # shuffled per cycle
+    assert learning_rates[0][0] == pytest.approx(fit.opts.lr_latent * 3**0.5)  # a latent sees the error every 3rd step
 
 
 @pytest.mark.parametrize("mode", ["bpp", "psnr"])

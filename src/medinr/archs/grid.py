@@ -408,7 +408,9 @@ class _FrameFit:
         nets = [p for name, p in self.model.named_parameters() if name != "gain"]
         gain, log_gain = self.model.gain, torch.zeros_like(self.model.gain)
         lr_net = opts.lr_net * min(1.0, LR_NET_KNEE_BPP / max(self.start_bpp, 1e-9))
-        groups = [(self.latents, opts.lr_latent), (nets, lr_net)]
+        bands = training_bands(self.shape[0], opts.band_rows) if len(self.shape) == 2 else None
+        # a latent sees the error in one step of len(bands): its learning rate grows with the square root of that
+        groups = [(self.latents, opts.lr_latent * math.sqrt(len(bands or [None]))), (nets, lr_net)]
         opt = _Adam(groups + [([log_gain], opts.gain_lr)] if opts.gain_lr else groups)
         # a (T, H, W) sequence gets a frame's steps (measured on cine: 60 instead of 300 steps lost 1.3-2.2 dB)
         steps = steps_for(opts.steps, self.shape[-2] * self.shape[-1])
@@ -420,7 +422,6 @@ class _FrameFit:
         calibrate_at = {int(f * steps) for f in CALIBRATE_AT} if target.mode == "bpp" and frame_budget else set()
         curvature = None  # measured at the first calibration, reused at the next (1.3 s on a 512 px frame)
         gen = torch.Generator().manual_seed(0)
-        bands = training_bands(self.shape[0], opts.band_rows) if len(self.shape) == 2 else None
         cycle: list[int] = []  # the bands still to visit in this cycle (a shuffled order per cycle)
         for step in range(steps):
             if bands and not cycle:
