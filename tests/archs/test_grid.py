@@ -164,6 +164,19 @@ def _small_fit(frame: np.ndarray, **options) -> _FrameFit:
                      preset_config("fast", arch="grid", **options).grid)
 
 
+def _spy_learning_rates(monkeypatch: pytest.MonkeyPatch) -> list[list[float]]:
+    """The learning rate of each parameter group of every optimiser that training creates from now on."""
+    learning_rates: list[list[float]] = []
+
+    class SpyAdam(grid_arch._Adam):
+        def __init__(self, groups, *args, **kwargs) -> None:
+            learning_rates.append([lr for _, lr in groups])
+            super().__init__(groups, *args, **kwargs)
+
+    monkeypatch.setattr(grid_arch, "_Adam", SpyAdam)
+    return learning_rates
+
+
 def test_lambda_steering_stays_within_its_range_of_the_start(crop) -> None:
     """An unreachable target pushes λ one way every step; it stops at STEER_RANGE times the start's."""
     fit = _small_fit(crop)
@@ -181,14 +194,7 @@ def test_lambda_steering_stays_within_its_range_of_the_start(crop) -> None:
 def test_networks_learn_slower_above_the_rate_knee(crop, monkeypatch) -> None:
     """The start pyramid's expected latent rate meets a bpp target's latent budget; the networks train at lr_net up
     to LR_NET_KNEE_BPP and at lr_net * knee / rate above it (the latents' learning rate never changes)."""
-    learning_rates = []
-
-    class SpyAdam(grid_arch._Adam):
-        def __init__(self, groups, *args, **kwargs) -> None:
-            learning_rates.append([lr for _, lr in groups])
-            super().__init__(groups, *args, **kwargs)
-
-    monkeypatch.setattr(grid_arch, "_Adam", SpyAdam)
+    learning_rates = _spy_learning_rates(monkeypatch)
     rates = []
     for bpp in (0.5, 3.0):
         fit = _small_fit(crop, grid_steps=2)
@@ -229,14 +235,7 @@ def test_training_bands_cover_the_rows_in_bands_of_about_the_given_height() -> N
 def test_banded_training_visits_every_band_once_per_cycle(crop, monkeypatch) -> None:
     """Each step synthesises one whole-width band, in a shuffled order that covers all of them every cycle; the
     latents learn faster by the square root of the band count."""
-    windows, learning_rates = [], []
-
-    class SpyAdam(grid_arch._Adam):
-        def __init__(self, groups, *args, **kwargs) -> None:
-            learning_rates.append([lr for _, lr in groups])
-            super().__init__(groups, *args, **kwargs)
-
-    monkeypatch.setattr(grid_arch, "_Adam", SpyAdam)
+    windows, learning_rates = [], _spy_learning_rates(monkeypatch)
     original = GridModel.synthesize
     monkeypatch.setattr(GridModel, "synthesize", lambda self, latents, size, frames=None, window=None:
                         windows.append(window) or original(self, latents, size, frames, window))

@@ -410,7 +410,7 @@ class _FrameFit:
         lr_net = opts.lr_net * min(1.0, LR_NET_KNEE_BPP / max(self.start_bpp, 1e-9))
         bands = training_bands(self.shape[0], opts.band_rows) if len(self.shape) == 2 else None
         # a latent sees the error in one step of len(bands): its learning rate grows with the square root of that
-        groups = [(self.latents, opts.lr_latent * math.sqrt(len(bands or [None]))), (nets, lr_net)]
+        groups = [(self.latents, opts.lr_latent * math.sqrt(len(bands) if bands else 1)), (nets, lr_net)]
         opt = _Adam(groups + [([log_gain], opts.gain_lr)] if opts.gain_lr else groups)
         # a (T, H, W) sequence gets a frame's steps (measured on cine: 60 instead of 300 steps lost 1.3-2.2 dB)
         steps = steps_for(opts.steps, self.shape[-2] * self.shape[-1])
