@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from medinr.bitstream import (COMPACT_MINOR, FORMAT_MAJOR, MAGIC, Header, Tag, read_container, read_timing,
-                              timing_section, write_container)
+from medinr.bitstream import (
+    COMPACT_MINOR,
+    FORMAT_MAJOR,
+    MAGIC,
+    Header,
+    Tag,
+    read_container,
+    read_timing,
+    timing_section,
+    write_container,
+)
 from medinr.errors import BitstreamError
 
 IRREGULAR_MS = (0.0, 33.25, 70.125, 100.001)

@@ -27,7 +27,7 @@ def workdir(tmp_path_factory, shared_data) -> Path:
     return root
 
 
-def run(*args: str) -> "click.testing.Result":  # noqa: F821
+def run(*args: str) -> click.testing.Result:  # noqa: F821
     return CliRunner().invoke(main, [str(a) for a in args])
 
 

@@ -187,7 +187,7 @@ class Header:
                         for f in fields(self))
 
     @classmethod
-    def from_bytes(cls, data: bytes, compact: bool = True) -> "Header":
+    def from_bytes(cls, data: bytes, compact: bool = True) -> Header:
         key = "compact" if compact else "fmt"
         values: dict[str, Any] = {}
         pos = 0

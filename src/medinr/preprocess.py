@@ -17,7 +17,7 @@ class Normalisation:
     value_max: float
 
     @classmethod
-    def of(cls, pixels: np.ndarray) -> "Normalisation":
+    def of(cls, pixels: np.ndarray) -> Normalisation:
         data = pixels.astype(np.float64)
         std = float(data.std())
         # float32 storage in the header: round-trip the statistics now so encoder and decoder agree.

@@ -14,7 +14,7 @@ class RateTarget:
     value: float | None = None
 
     @classmethod
-    def from_args(cls, bpp: float | None, psnr: float | None) -> "RateTarget":
+    def from_args(cls, bpp: float | None, psnr: float | None) -> RateTarget:
         if bpp is not None:
             return cls("bpp", bpp)
         if psnr is not None:

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 import medinr
 from medinr.archs import get_arch
@@ -21,8 +22,6 @@ from medinr.archs.grid import (
     steps_for,
     training_bands,
 )
-from click.testing import CliRunner
-
 from medinr.bitstream import Tag, read_container
 from medinr.cli import main
 from medinr.config import preset_config

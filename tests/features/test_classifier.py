@@ -12,8 +12,15 @@ import pytest
 
 from medinr.codec import ModalityChoice, detect_modality
 from medinr.errors import MedinrError
-from medinr.features.classifier import (CLASSES, DEFAULT_PATH, MIN_CONFIDENCE, installed_classifier,
-                                        modality_features, read_classifier, view_of)
+from medinr.features.classifier import (
+    CLASSES,
+    DEFAULT_PATH,
+    MIN_CONFIDENCE,
+    installed_classifier,
+    modality_features,
+    read_classifier,
+    view_of,
+)
 from medinr.io import read
 from medinr.io.common import make_image
 

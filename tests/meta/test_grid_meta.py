@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from medinr.archs.grid import GridCodec
-from medinr.bitstream import read_container
 from medinr.archs.grid_video import GridVideoCodec
+from medinr.bitstream import read_container
 from medinr.codec import decode, encode
+from medinr.config import preset_config
 from medinr.errors import InputError
 from medinr.io import read, write
 from medinr.io.common import make_image
-from medinr.config import preset_config
 from medinr.meta.grid import VIDEO_TASK, meta_train_grid
 from medinr.meta.inits import InitFile, load_init, random_init, read_init_file, write_manifest
 from medinr.models.grid import GridConfig

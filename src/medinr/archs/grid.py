@@ -40,17 +40,18 @@ from torch.nn import functional as F
 from medinr.archs import ArchCodec, ProgressFn, psnr_shortfall, register
 from medinr.config import EncoderConfig, GridOptions
 from medinr.entropy import MAX_ABS_SYMBOL, decode_tensors, encode_tensors
-from medinr.varint import read_svarint, write_svarint
 from medinr.entropy.context import MAX_ABS_LATENT, Predictor, decode_levels, encode_levels
 from medinr.errors import BitstreamError
 from medinr.meta.inits import RANDOM, Init, load_init, modality_init
+from medinr.metrics import psnr
 from medinr.models import with_params
-from medinr.models.analysis import AnalysisNet, shipped as shipped_analysis
+from medinr.models.analysis import AnalysisNet
+from medinr.models.analysis import shipped as shipped_analysis
 from medinr.models.grid import GridConfig, GridModel, upsample
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, fitting_indices, quantize, step_indices
-from medinr.metrics import psnr
 from medinr.ratecontrol import RateTarget, closest_size_fine, largest_true
+from medinr.varint import read_svarint, write_svarint
 from medinr.video.fit import temporal_consistency_loss
 
 #: coded bits per network parameter assumed when budgeting latents for a bpp target, until the first calibration

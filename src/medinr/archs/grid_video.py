@@ -58,7 +58,6 @@ from medinr.models.grid import GridConfig
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 
-
 #: modality -> the meta-learned ``grid-video`` networks its sequences start from (an MR series is cine-like);
 #: without one installed for the config (levels, widths), the random init
 VIDEO_INITS = {"cine": "grid-video-cine", "mri": "grid-video-cine"}

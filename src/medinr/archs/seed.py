@@ -20,11 +20,11 @@ from medinr.entropy import decode_tensors, encode_tensors
 from medinr.errors import BitstreamError
 from medinr.fit import FrameFitter, predict
 from medinr.meta.inits import Init, load_init, modality_init
+from medinr.metrics import psnr
 from medinr.models import with_params
 from medinr.models.seed import SeedConfig, SeedINR
 from medinr.preprocess import Normalisation
 from medinr.quant import dequantize, fisher_information, quantize, step_indices
-from medinr.metrics import psnr
 from medinr.ratecontrol import RateTarget, closest_size, largest_true
 
 K_RANGE = (-320, 320)

@@ -56,7 +56,7 @@ class TensorModel:
     def constant(self) -> bool:
         return self.low == self.high
 
-    def constriction_model(self) -> "constriction.stream.model.Model":
+    def constriction_model(self) -> constriction.stream.model.Model:
         scale = scale_from_index(self.scale_index)
         cls = (constriction.stream.model.QuantizedLaplace if self.family == LAPLACE
                else constriction.stream.model.QuantizedGaussian)

@@ -19,9 +19,14 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder, pixel_array
-from pydicom.uid import (UID, ExplicitVRLittleEndian, MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
-                         MultiFrameGrayscaleWordSecondaryCaptureImageStorage, SecondaryCaptureImageStorage,
-                         generate_uid)
+from pydicom.uid import (
+    UID,
+    ExplicitVRLittleEndian,
+    MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
+    MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
 from pydicom.valuerep import DSfloat
 
 from medinr.errors import InputError, MissingDependencyError

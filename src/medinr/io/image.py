@@ -72,7 +72,7 @@ class MedicalImage:
         """Pixels as ``(N, H, W)`` whatever the original rank."""
         return self.pixels[None] if self.pixels.ndim == 2 else self.pixels
 
-    def with_pixels(self, pixels: np.ndarray) -> "MedicalImage":
+    def with_pixels(self, pixels: np.ndarray) -> MedicalImage:
         """A copy with other pixel values (same metadata), e.g. a decoded reconstruction."""
         return replace(self, pixels=pixels, metadata=dict(self.metadata))
 

@@ -26,8 +26,15 @@ import numpy as np
 
 from medinr.errors import InputError, MissingDependencyError
 from medinr.io.common import SliceSpec, image_from_array, make_image, one_line, take_slice
-from medinr.io.dicom import (Derivation, dicom_frame_times, is_dicom_file, new_dataset, read_dataset, read_dicom,
-                             write_dicom)
+from medinr.io.dicom import (
+    Derivation,
+    dicom_frame_times,
+    is_dicom_file,
+    new_dataset,
+    read_dataset,
+    read_dicom,
+    write_dicom,
+)
 from medinr.io.image import MedicalImage
 from medinr.io.raster import read_png_jpeg, write_png
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
 from torch import nn
 
 from medinr.models.seed import SeedConfig, SeedINR

@@ -55,7 +55,7 @@ class AnalysisNet(nn.Module):
         atomic_write(path, ".pt", lambda tmp: torch.save(saved, tmp))
 
     @classmethod
-    def load(cls, path: Path) -> "AnalysisNet":
+    def load(cls, path: Path) -> AnalysisNet:
         """A saved network; InitError naming the file when it is missing, corrupt or of another format."""
         try:
             saved = torch.load(path, weights_only=True)

@@ -81,7 +81,7 @@ class GridConfig:
                            UPSAMPLING.index(self.upsampling), self.dims | self.static << 4)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "GridConfig":
+    def from_bytes(cls, data: bytes) -> GridConfig:
         levels, hidden, layers, refine, ctx, up, axes = struct.unpack("<BBBBBBB", data)
         dims, static = axes & 0x0F, axes >> 4
         if not (1 <= levels <= 12 and 1 <= hidden <= 64 and 1 <= layers <= 4 and refine <= 16 and 1 <= ctx <= 64

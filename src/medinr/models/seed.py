@@ -36,7 +36,7 @@ class SeedConfig:
                            ACTIVATIONS.index(self.activation), self.omega0, self.coord_dims)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "SeedConfig":
+    def from_bytes(cls, data: bytes) -> SeedConfig:
         scales, k, hidden, layers, act, omega0, dims = struct.unpack("<BBHBBeB", data)
         if not (1 <= scales <= 16 and 1 <= k <= 32 and 1 <= hidden <= 1024 and 1 <= layers <= 8
                 and act < len(ACTIVATIONS) and 1 <= dims <= 3):
