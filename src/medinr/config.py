@@ -52,7 +52,9 @@ class GridOptions:
     context_hidden: int = 8
     upsampling: str = "bicubic"
     levels: int = 7
-    #: global network quantisation factors tried (1/8 octave units around the rate-distortion estimate)
+    #: global network quantisation factors tried (1/8 octave units around the rate-distortion estimate); ``fast`` tries
+    #: the estimate alone: this search or (0, 8, 16) there moved two 256 px cxr/train crops at 0.25-2 bpp by -0.05 to
+    #: +0.14 dB (2026-11-27), within the encodes' noise
     net_step_search: tuple[int, ...] = (-8, -4, 0, 4, 8)
     #: weight of the temporal-consistency term (:func:`medinr.video.fit.temporal_consistency_loss`) in the loss of a
     #: (T, H, W) fit (``grid-video``). Off by default: on two cine/train clips (10 frames, 128 px, fast) 0.5 / 1 / 2
@@ -180,7 +182,11 @@ def resolve_arch(requested: str, modality: str, near_lossless: bool, sequence: b
 #: grid steps (for a 256 px frame): fast 300 and balanced 1200 (were 200 and 600) measured, on two 512 px
 #: cxr/train crops at 0.5 / 1 / 2 bpp, +0.03 to +0.36 dB for 7.6 -> 10.3 s (fast) and -0.03 to +0.95 dB for 17 -> 35 s
 #: (balanced, most at 2 bpp); a 2000 px 12-bit proxy at 1 bpp +0.47 dB for 115 -> 181 s (balanced). ``max`` trains large
-#: frames whole (``GridOptions.band_rows``): quality first
+#: frames whole (``GridOptions.band_rows``): quality first. Saturation, measured 2026-11-27 (0.5 / 1 / 2 bpp, one encode a
+#: point): ``balanced`` at 1700 steps (850 for a 512 px frame) gave +0.01 to +0.20 dB (mean +0.10) for 33-37 -> 45-51 s
+#: on two cxr/train images resized to 1024 px and cropped to 512; ``max`` (3000) gave +0.13 / +0.19 dB over ``balanced``
+#: at 0.5 / 2 bpp on one resized to 512 px and cropped to 256 (22 -> 55 s). Not taken: a 2000 px frame would pay 40 % more time where twice the
+#: steps measured nothing (``GridOptions.band_rows``)
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"fit": {"steps": 300, "qat_steps": 60, "batch_pixels": 8192, "lr": 1.5e-2},
              "grid": {"steps": 300, "net_step_search": (0,)}, "video": {"steps": 200, "net_step_search": (0,)}},

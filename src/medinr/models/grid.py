@@ -43,6 +43,13 @@ from medinr.entropy.context import (
 )
 from medinr.models import ARCHITECTURES, Architecture
 
+#: the format's upsampling modes (a config byte). Other fixed kernels in place of bicubic, measured on 2026-11-27
+#: (``fast``, cxr/train images resized to 512 px and cropped to 256, one encode a point): a cubic B-spline gained
+#: at 2 bpp (six images: -0.04 to +0.63 dB, mean +0.30; at 512 px ``balanced`` +0.27 / +0.56) and on two MR train
+#: slices at 0.5-1 bpp (+0.2 to +1.3 dB), but moved cxr at 0.25-1 bpp by -0.33 to +0.21 dB (mean -0.09), a 12-bit
+#: proxy at 0.5 / 1 / 2 bpp by -0.30 / +0.21 / +0.51, and lost 2.6 and 5.5 dB on the MR slices at 2 bpp; Lanczos-3
+#: stayed within the encodes' noise (about 0.2 dB, :mod:`medinr.archs.grid`). The kernel matters per image and rate,
+#: so a learned upsampling (meta-learned with the other networks) is the open lead, not another fixed kernel
 UPSAMPLING = ("bilinear", "bicubic")
 #: (x, y, t) grids (``dims = 3``): levels below this one keep every frame, coarser ones halve the frame count
 #: with each level like the spatial axes (the format's rule, chosen by measurement on cine, see
@@ -68,6 +75,13 @@ class GridConfig:
     hidden: int = 16
     layers: int = 2
     refine: int = 4
+    #: hidden units of the context network. Its headroom, measured on 2026-11-27: refitting it to one image's final
+    #: latents (two cxr/train images at 256 px, ``fast``; the fit on the very latents it codes, parameters free)
+    #: saved 1.6-1.8 % of the latent bits at 0.5 bpp and 0.4-0.6 % at 2 bpp with 8 units, 4.5-5.2 % / 1.5-2.2 % with
+    #: 32, 5.9-6.9 % / 1.9-2.7 % with 32 and the neighbours' magnitudes as inputs. Anchors cost 3-7 % more bits in
+    #: all (one image, 0.5-2 bpp; up to 13 % on one level) than the second pass's latents, which see four
+    #: neighbours: the trained latents are nearly uncorrelated within a level, so a richer context model is not
+    #: where the gap to JPEG 2000 is
     context_hidden: int = 8
     upsampling: str = "bilinear"
     dims: int = 2
