@@ -182,11 +182,11 @@ def resolve_arch(requested: str, modality: str, near_lossless: bool, sequence: b
 #: grid steps (for a 256 px frame): fast 300 and balanced 1200 (were 200 and 600) measured, on two 512 px
 #: cxr/train crops at 0.5 / 1 / 2 bpp, +0.03 to +0.36 dB for 7.6 -> 10.3 s (fast) and -0.03 to +0.95 dB for 17 -> 35 s
 #: (balanced, most at 2 bpp); a 2000 px 12-bit proxy at 1 bpp +0.47 dB for 115 -> 181 s (balanced). ``max`` trains large
-#: frames whole (``GridOptions.band_rows``): quality first. Saturation, measured 2026-11-27 (0.5 / 1 / 2 bpp, one encode a
-#: point): ``balanced`` at 1700 steps (850 for a 512 px frame) gave +0.01 to +0.20 dB (mean +0.10) for 33-37 -> 45-51 s
-#: on two cxr/train images resized to 1024 px and cropped to 512; ``max`` (3000) gave +0.13 / +0.19 dB over ``balanced``
-#: at 0.5 / 2 bpp on one resized to 512 px and cropped to 256 (22 -> 55 s). Not taken: a 2000 px frame would pay 40 % more time where twice the
-#: steps measured nothing (``GridOptions.band_rows``)
+#: frames whole (``GridOptions.band_rows``): quality first. Saturation, measured 2026-11-27 (0.5 / 1 / 2 bpp, one
+#: encode a point): ``balanced`` at 1700 steps (850 for a 512 px frame) gave +0.01 to +0.20 dB (mean +0.10) for
+#: 33-37 -> 45-51 s on two cxr/train images resized to 1024 px and cropped to 512; ``max`` (3000) gave +0.13 / +0.19
+#: dB over ``balanced`` at 0.5 / 2 bpp on one resized to 512 px and cropped to 256 (22 -> 55 s). Not taken: a 2000 px
+#: frame would pay 40 % more time where twice the steps measured nothing (``GridOptions.band_rows``)
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"fit": {"steps": 300, "qat_steps": 60, "batch_pixels": 8192, "lr": 1.5e-2},
              "grid": {"steps": 300, "net_step_search": (0,)}, "video": {"steps": 200, "net_step_search": (0,)}},

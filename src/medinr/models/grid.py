@@ -48,8 +48,11 @@ from medinr.models import ARCHITECTURES, Architecture
 #: at 2 bpp (six images: -0.04 to +0.63 dB, mean +0.30; at 512 px ``balanced`` +0.27 / +0.56) and on two MR train
 #: slices at 0.5-1 bpp (+0.2 to +1.3 dB), but moved cxr at 0.25-1 bpp by -0.33 to +0.21 dB (mean -0.09), a 12-bit
 #: proxy at 0.5 / 1 / 2 bpp by -0.30 / +0.21 / +0.51, and lost 2.6 and 5.5 dB on the MR slices at 2 bpp; Lanczos-3
-#: stayed within the encodes' noise (about 0.2 dB, :mod:`medinr.archs.grid`). The kernel matters per image and rate,
-#: so a learned upsampling (meta-learned with the other networks) is the open lead, not another fixed kernel
+#: stayed within the encodes' noise (about 0.2 dB, :mod:`medinr.archs.grid`), as did bicubic applied as repeated x2
+#: steps. A x2 kernel learned per image (4 symmetric taps from bicubic's, repeated per octave, trained with the
+#: networks and not coded) gave +0.01 to +0.17 dB against bicubic (mean +0.09; -0.02 to +0.10 against the same taps
+#: fixed) at a learning rate of 0.02 (two images, 0.5 / 2 bpp) and lost up to 0.4 dB at 0.05: the taps barely move,
+#: so the B-spline's gain at 2 bpp is not one that training the kernel per image finds
 UPSAMPLING = ("bilinear", "bicubic")
 #: (x, y, t) grids (``dims = 3``): levels below this one keep every frame, coarser ones halve the frame count
 #: with each level like the spatial axes (the format's rule, chosen by measurement on cine, see
