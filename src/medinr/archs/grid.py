@@ -26,8 +26,9 @@ Per frame:
    +35 % rate), so wavelet-domain latents are the lead. Training those coefficients as this codec trains its
    latents (noise then straight-through rounding, MSE + λ · rate, 600 steps, the context model fitted to the start
    first: from a random one, training wrecked them) gave -2.7 to -10.5 % (mean -7.6 %, start -6.3 %) on the same
-   three images at 0.35-0.37 and 1.5-1.9 bpp, before paying for the context network's parameters (prototype,
-   ideal code lengths). The -30 % target needs more than that.
+   three images at 0.35-0.37 and 1.5-1.9 bpp, and -5.1 to -10.9 % on two 128x192 MR train slices at 0.8-2.3 bpp,
+   before paying for the context network's parameters (prototype, ideal code lengths). The -30 % target needs more
+   than that.
 2. Training (Cool-chic): loss = MSE + λ · bits / pixels with the context model's differentiable rate;
    soft-rounded latents with uniform noise first (C3: the temperature annealed, ``GridOptions.soft_round``; a frame
    over 256x256 px that trains fewer than ``soft_round_fine_min_steps`` keeps plain noise on its full-resolution
