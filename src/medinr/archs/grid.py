@@ -8,27 +8,11 @@ Per frame:
    target, ``q`` is searched per alpha so that this pyramid's zeroth-order entropy, times a typical
    context-model saving, meets the bpp target (or its error the PSNR target), the alpha with the least
    error (or entropy) wins, and λ = 2 ln2 · D, the high-rate slope -dD/dR of that point.
-   This start is where most of the gap to JPEG 2000 lies (2026-11-27): at equal zeroth-order entropy (bits per
-   level, or per subband), a critically sampled CDF 9/7 wavelet (PyWavelets ``bior4.4``, 6 levels, one uniform step)
-   beat the best of these pyramids by +0.2 to +0.7 / +0.45 to +0.8 / +1.3 to +1.7 / +2.4 to +2.8 dB at 0.25 / 0.5 /
-   1 / 2 bpp on three cxr/train images resized to 512 px and cropped to 256, and by +0.5 / +0.8 / +1.7 / +2.7 dB on
-   a 12-bit one. Training, the context model and the synthesis recover 0.7-1.1 dB of it at 2 bpp (``fast``): the
-   trained files stay 1.3-1.9 dB below that wavelet's ideal rate (no side information) at 2 bpp. The pyramid is
-   4/3 overcomplete, and its closed loop codes each coarse level's error again one level finer. With a dead zone
-   (detail coefficients rounded as sign · floor(|c| / q + 0.4)) the same wavelet, still with zeroth-order entropy
-   and no context model or training, came within -0.28 to +0.05 dB of JPEG 2000 at 0.25-0.5 bpp and 0.13-1.36 dB
-   above it at 1-2 bpp on two of those images, and 0.4-2.3 dB above this codec's ``fast`` files at every rate
-   (ideal code lengths against real files: a ``fast`` file also carries its header and networks, 10-20 % of it at
-   0.25-0.5 bpp). A checkerboard context model like this codec's (parent 3x3, four neighbours, co-located sibling
-   subbands, magnitudes; fitted to the very coefficients it codes) took 3-11 % off those bits: against JPEG 2000
-   at the same PSNR -3 to -5 % at 0.35-0.4 bpp and -7 to -9 % at 1.6-2.1 bpp (two 8-bit images and a 12-bit one).
-   This codec's ``fast`` files are 0.7-1.1 dB below JPEG 2000 on those images at 0.5 and 2 bpp (roughly +10 to
-   +35 % rate), so wavelet-domain latents are the lead. Training those coefficients as this codec trains its
-   latents (noise then straight-through rounding, MSE + λ · rate, 600 steps, the context model fitted to the start
-   first: from a random one, training wrecked them) gave -2.7 to -10.5 % (mean -7.6 %, start -6.3 %) on the same
-   three images at 0.35-0.37 and 1.5-1.9 bpp, and -5.1 to -10.9 % on two 128x192 MR train slices at 0.8-2.3 bpp,
-   before paying for the context network's parameters (prototype, ideal code lengths). The -30 % target needs more
-   than that.
+   This start is where most of the gap to JPEG 2000 lies (measured 2026-11-27; the README's "Where the still-image
+   gap is" has the numbers and the wavelet prototype's): at equal zeroth-order entropy a critically sampled CDF 9/7
+   wavelet beats the best of these pyramids by 0.2-0.8 dB at 0.25-0.5 bpp and 1.3-2.8 dB at 1-2 bpp (cxr/train
+   images, one 12-bit), more than training, the context model and the synthesis recover (0.7-1.1 dB at 2 bpp). The
+   pyramid is 4/3 overcomplete, and its closed loop codes each coarse level's error again one level finer.
 2. Training (Cool-chic): loss = MSE + λ · bits / pixels with the context model's differentiable rate;
    soft-rounded latents with uniform noise first (C3: the temperature annealed, ``GridOptions.soft_round``; a frame
    over 256x256 px that trains fewer than ``soft_round_fine_min_steps`` keeps plain noise on its full-resolution
