@@ -222,7 +222,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
         sections.append((Tag.FRAME, payload))
         notes += frame_notes
     data = write_container(_header_for(image, norm, modality, cfg.arch, config.to_bytes(), init), sections,
-                           arch_codec.format_minor)
+                           arch_codec.content_minor(config))
     if auto and cfg.predictive_mode and target.mode != "quality" and not time_series and frames.dtype.kind in "iu":
         predictive = _predictive_if_better(image, frames, norm, modality, cfg, extra, target, data)
         data, notes = (data, notes) if predictive is None else (predictive, [])
@@ -259,7 +259,7 @@ def _near_lossless_file(image: MedicalImage, frames: np.ndarray, norm: Normalisa
     chosen = encode_near_lossless(frames, norm, max_error, modality, arch_codec, cfg, inr_bpps, progress,
                                   rdo=rdo)
     header = _header_for(image, norm, modality, cfg.arch, chosen.config.to_bytes(), chosen.init)
-    return (write_container(header, extra + chosen.sections, max(arch_codec.format_minor, chosen.format_minor)),
+    return (write_container(header, extra + chosen.sections, max(arch_codec.content_minor(chosen.config), chosen.format_minor)),
             chosen.mse, chosen.notes)
 
 

@@ -54,7 +54,7 @@ def _by_definition(current: np.ndarray, parent: np.ndarray | None) -> np.ndarray
     return np.array(columns).T
 
 
-@pytest.mark.parametrize("shape, parent_shape", [((5, 7), (3, 4)), ((5, 7), None), ((3, 5, 6), (3, 3, 3)),
+@pytest.mark.parametrize("shape, parent_shape", [((5, 7), (3, 4)), ((5, 7), None), ((5, 7), (5, 7)), ((3, 5, 6), (3, 3, 3)),
                                                  ((4, 4, 5), (2, 2, 3))])
 def test_features_match_the_definition_and_passes_select_columns(shape, parent_shape) -> None:
     rng = np.random.default_rng(0)

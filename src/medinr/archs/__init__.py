@@ -52,6 +52,11 @@ class ArchCodec(ABC):
     #: lowest container minor version (:mod:`medinr.bitstream`) whose readers decode this codec's frame payloads
     format_minor: int = 0
 
+    def content_minor(self, config: Any) -> int:
+        """Lowest container minor version whose readers decode frames of this config (``format_minor`` unless a
+        config option came later)."""
+        return self.format_minor
+
     @abstractmethod
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
              frame_budget: float | None, modality: str = "generic") -> Any:

@@ -42,6 +42,8 @@ from medinr.entropy.context import (
     pass_masks,
 )
 from medinr.models import ARCHITECTURES, Architecture
+from medinr.models.wavelet import multiply_adds_per_sample, padded_size
+from medinr.models.wavelet import scale_parts as wavelet_scale_parts
 
 #: the format's upsampling modes (a config byte). Other fixed kernels in place of bicubic, measured on 2026-11-27
 #: (``fast``, cxr/train images resized to 512 px and cropped to 256, one encode a point): a cubic B-spline gained
@@ -53,7 +55,15 @@ from medinr.models import ARCHITECTURES, Architecture
 #: networks and not coded) gave +0.01 to +0.17 dB against bicubic (mean +0.09; -0.02 to +0.10 against the same taps
 #: fixed) at a learning rate of 0.02 (two images, 0.5 / 2 bpp) and lost up to 0.4 dB at 0.05: the taps barely move,
 #: so the B-spline's gain at 2 bpp is not one that training the kernel per image finds
-UPSAMPLING = ("bilinear", "bicubic")
+#: ``cdf97`` is not an interpolation: the latents are then the subbands of a CDF 9/7 wavelet transform
+#: (:mod:`medinr.models.wavelet`; format 1.4), ``levels`` its decomposition levels, three detail grids each plus the
+#: coarsest approximation, and the synthesis network sees each scale's part of the inverse transform
+UPSAMPLING = ("bilinear", "bicubic", "cdf97")
+#: the latent basis of wavelet subbands
+WAVELET_BASIS = "cdf97"
+#: wavelet decomposition levels of a frame of 256 px or more (JPEG 2000's default too): the approximation of a
+#: 2000 px frame is then 63 px, whose samples cost about 0.01 bpp
+WAVELET_LEVELS = 5
 #: (x, y, t) grids (``dims = 3``): levels below this one keep every frame, coarser ones halve the frame count
 #: with each level like the spatial axes (the format's rule, chosen by measurement on cine, see
 #: :mod:`medinr.archs.grid_video`)
@@ -107,22 +117,39 @@ class GridConfig:
         levels, hidden, layers, refine, ctx, up, axes = struct.unpack("<BBBBBBB", data)
         dims, static = axes & 0x0F, axes >> 4
         if not (1 <= levels <= 12 and 1 <= hidden <= 64 and 1 <= layers <= 4 and refine <= 16 and 1 <= ctx <= 64
-                and up < len(UPSAMPLING) and dims in (2, 3) and static <= (levels if dims == 3 else 0)):
+                and up < len(UPSAMPLING) and dims in (2, 3) and static <= (levels if dims == 3 else 0)
+                and not (UPSAMPLING[up] == WAVELET_BASIS and dims != 2)):
             raise ValueError("invalid grid configuration")
         return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims, static)
 
     @property
+    def wavelet(self) -> bool:
+        """Whether the latents are wavelet subbands (``upsampling == "cdf97"``) rather than a pyramid."""
+        return self.upsampling == WAVELET_BASIS
+
+    @property
     def grids(self) -> int:
-        """Latent grids in all: the pyramid's levels, then the static ones."""
-        return self.levels + self.static
+        """Latent grids in all: the pyramid's levels, then the static ones; or per wavelet level its H, V and D
+        subbands (finest level first), then the approximation."""
+        return 3 * self.levels + 1 if self.wavelet else self.levels + self.static
+
+    @property
+    def channels(self) -> int:
+        """Inputs of the synthesis network: one per grid, or one per wavelet scale and the approximation."""
+        return self.levels + 1 if self.wavelet else self.grids
 
     def grid_scales(self) -> list[int]:
         """Per grid, its spatial scale (1/2^scale of the frame)."""
+        if self.wavelet:
+            return [s + 1 for s in range(self.levels) for _ in range(3)] + [self.levels]
         return [*range(self.levels), *range(self.static)]
 
     def parents(self) -> list[int | None]:
         """Per grid, the grid whose 3x3 neighbourhood is its context: the next coarser of its own kind (pyramid or
-        static), none for the coarsest of each."""
+        static; a wavelet subband's of its orientation, the approximation for the coarsest), none for the coarsest
+        of each."""
+        if self.wavelet:
+            return [min(index + 3, self.grids - 1) for index in range(self.grids - 1)] + [None]
         return [None if index in (self.levels - 1, self.grids - 1) else index + 1 for index in range(self.grids)]
 
     def statics(self) -> list[int | None]:
@@ -131,17 +158,30 @@ class GridConfig:
 
     def coarse_to_fine(self) -> list[int]:
         """Grid indices from the coarsest scale to the finest; at a scale with a static grid, the static one first."""
+        if self.wavelet:
+            return list(reversed(range(self.grids)))
         statics = self.statics()
         return [i for s in reversed(range(self.levels)) for i in (statics[s], s) if i is not None]
 
     @staticmethod
-    def levels_for(height: int, width: int, most: int = 7) -> int:
+    def levels_for(height: int, width: int, most: int = 7, wavelet: bool = False) -> int:
         """Levels down to a coarsest grid of at least 4 samples on the shorter side (so 256 px and larger
-        frames get the full 7 levels that the shipped grid inits are trained for)."""
-        return int(max(1, min(most, np.floor(np.log2(max(1, min(height, width)))) - 1)))
+        frames get the full 7 levels that the shipped grid inits are trained for); wavelet levels down to a
+        coarsest subband of at least 8, at most WAVELET_LEVELS (so every frame of 256 px or more has the same
+        grids, and an init trained on 256 px crops serves them all)."""
+        if wavelet:
+            most, coarsest = min(most, WAVELET_LEVELS), 3
+        else:
+            coarsest = 1
+        return int(max(1, min(most, np.floor(np.log2(max(1, min(height, width)))) - coarsest)))
 
     def level_shapes(self, *size: int) -> list[tuple[int, ...]]:
-        """Grid shape of each level for a (H, W) frame or a (T, H, W) sequence (frames halve from TIME_LEVELS on)."""
+        """Grid shape of each level for a (H, W) frame or a (T, H, W) sequence (frames halve from TIME_LEVELS on);
+        wavelet subbands are those of the frame padded to a multiple of ``2**levels`` (:func:`padded_size`)."""
+        if self.wavelet:
+            height, width = padded_size(*size[-2:], self.levels)
+            return [(height >> scale, width >> scale) for scale in self.grid_scales()]
+
         def frames(s: int) -> tuple[int, ...]:
             return (-(-size[0] // 2 ** max(0, s - TIME_LEVELS + 1)),) if len(size) == 3 else ()
 
@@ -374,7 +414,7 @@ class GridModel(nn.Module):
         self.config = config
         c = config
         self.gain = nn.Parameter(torch.empty(c.grids))
-        dims = [c.grids] + [c.hidden] * c.layers + [2]
+        dims = [c.channels] + [c.hidden] * c.layers + [2]
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(b, a)) for a, b in zip(dims[:-1], dims[1:]))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in dims[1:])
         r = c.refine
@@ -401,7 +441,8 @@ class GridModel(nn.Module):
                 p.copy_((2 * uniform(p.shape) - 1) * np.sqrt(3 / fan_in))
 
         with torch.no_grad():
-            self.gain.copy_(2.0 ** -torch.tensor(self.config.grid_scales(), dtype=torch.float32) / 16)
+            scales = torch.tensor(self.config.grid_scales(), dtype=torch.float32)
+            self.gain.copy_((torch.zeros_like(scales) if self.config.wavelet else 2.0**-scales) / 16)
             for w in self.weights[:-1]:
                 kaiming(w)
             self.weights[-1].zero_()
@@ -435,9 +476,13 @@ class GridModel(nn.Module):
         """:meth:`synthesize` of the frames, or of a window given as row and column slices (its edge then padded
         with zeros by the refinement, like the image's)."""
         dtype = latents[0].dtype
-        f = upsample(latents, size, self.config.upsampling, frames, window)
+        if self.config.wavelet:
+            f = self.scale_parts(latents, size)
+            f = f if window is None else f[:, window[0], window[1]]
+        else:
+            f = upsample(latents, size, self.config.upsampling, frames, window)
+            f = f * self.gain.to(dtype).reshape(-1, *[1] * (f.dim() - 1))
         size = tuple(f.shape[1:])
-        f = f * self.gain.to(dtype).reshape(-1, *[1] * len(size))
         out = self._mlp(f.reshape(f.shape[0], -1)).reshape(2, *size)
         image = f.sum(0) + out[0]
         if self.config.refine:
@@ -451,6 +496,15 @@ class GridModel(nn.Module):
             hidden = torch.relu(F.conv2d(frames, r1, b1, padding=1))
             image = image + F.conv2d(hidden, r2, b2, padding=1).reshape(size)
         return image
+
+    def scale_parts(self, latents: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+        """Wavelet latents (step units) -> (levels + 1, H, W): each scale's part of the inverse transform (its
+        three subbands alone, finest scale first), then the approximation's; their sum is the image. Cropped to the
+        frame (:func:`medinr.models.wavelet.scale_parts`)."""
+        c = self.config
+        gained = [z * g for z, g in zip(latents, self.gain.to(latents[0].dtype))]
+        details = [tuple(gained[3 * s:3 * s + 3]) for s in reversed(range(c.levels))]
+        return wavelet_scale_parts(gained[-1], details)[:, :size[-2], :size[-1]]
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:
         """The per-pixel MLP on (levels, pixels) columns, MLP_CHUNK pixels at a time: its activations then stay
@@ -533,10 +587,13 @@ class GridModel(nn.Module):
         (run twice per level on 4/3 latents per pixel; the parent convolution on a quarter of them); an
         (x, y, t) grid adds two taps per level for the linear interpolation in time (an upper bound)."""
         c = self.config
+        network = sum(w.numel() for w in self.weights) + (sum(p.numel() for p in self.refine[::2]))
+        if c.wavelet:  # every scale's part through each level above it (two 1-D passes a level, 4/3 of the pixels)
+            inverse = c.channels * 2 * multiply_adds_per_sample() * 4 / 3
+            return float(inverse + c.channels + network + 2 * (self.context[0].numel() + self.context[2].numel()))
         taps = (4 if c.upsampling == "bilinear" else 16) + 2 * (c.dims - 2)
-        synthesis = sum(w.numel() for w in self.weights) + (sum(p.numel() for p in self.refine[::2]))
         context = 2 * 4 / 3 * (self.context[0].numel() + self.context[2].numel())
-        return float(taps * c.grids + c.grids + synthesis + context)
+        return float(taps * c.grids + c.grids + network + context)
 
 
 ARCHITECTURES["grid"] = Architecture("grid", GridConfig, GridModel)
