@@ -17,6 +17,7 @@ from medinr.codec import (
     describe,
     encode_report,
 )
+from medinr.config import AUTO_ARCH
 from medinr.errors import BitstreamError, InitError, InputError, RateControlError
 from medinr.metrics import psnr
 from medinr.residual import residual_of
@@ -149,7 +150,7 @@ def test_dicom_metadata_travels_when_kept(shared_data) -> None:
 
 def test_auto_architecture_is_recorded_and_decodes(cxr_crop) -> None:
     data = medinr.encode(cxr_crop, preset="fast", grid_steps=20, modality="cxr")
-    assert describe(data)["arch"] == "grid"
+    assert describe(data)["arch"] == AUTO_ARCH["cxr"] == "grid-wavelet"
     assert medinr.decode(data).pixels.shape == cxr_crop.shape
 
 
@@ -172,7 +173,7 @@ def test_auto_architecture_codes_a_timed_series_as_one_sequence(shared_data) -> 
         warnings.simplefilter("ignore", RateWarning)
         timed = medinr.encode(clip, preset="fast", grid_steps=4, video_steps=4)
         untimed = medinr.encode(replace(clip, frame_times=None), preset="fast", grid_steps=4, modality="mri")
-    assert describe(timed)["arch"] == "grid-video" and describe(untimed)["arch"] == "grid"
+    assert describe(timed)["arch"] == "grid-video" and describe(untimed)["arch"] == AUTO_ARCH["mri"]
     assert medinr.decode(timed).pixels.shape == (3, 32, 32)
 
 
@@ -188,10 +189,11 @@ GRID_AT_TARGET = {"preset": "fast", "grid_steps": 20, "modality": "cxr"}
 
 
 def _grid_and_auto(pixels: np.ndarray, **target: float) -> tuple[bytes, bytes]:
-    """The same target coded with ``arch="grid"`` and with ``auto`` (which may keep the predictive coder's file)."""
+    """The same target coded with ``auto``'s architecture for cxr and with ``auto`` (which may keep the predictive
+    coder's file)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RateWarning)
-        return (medinr.encode(pixels, arch="grid", **target, **GRID_AT_TARGET),
+        return (medinr.encode(pixels, arch=AUTO_ARCH["cxr"], **target, **GRID_AT_TARGET),
                 medinr.encode(pixels, **target, **GRID_AT_TARGET))
 
 
@@ -201,7 +203,7 @@ def test_auto_keeps_the_predictive_file_where_it_beats_grid_at_a_bpp_target(nois
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RateWarning)
         off = medinr.encode(crop, bpp=4.0, predictive_mode=False, **GRID_AT_TARGET)
-    assert residual_of(read_container(auto)) is not None and describe(off)["arch"] == "grid"
+    assert residual_of(read_container(auto)) is not None and describe(off)["arch"] == AUTO_ARCH["cxr"]
     assert len(auto) <= 4.0 * crop.size / 8
     assert psnr(crop, medinr.decode(auto).pixels) > psnr(crop, medinr.decode(grid).pixels)
 

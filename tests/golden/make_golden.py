@@ -6,7 +6,8 @@ golden files). Encoders may change; the meaning of a stream may not. ``grid-cxr-
 (per-symbol latent coding) and stays one; ``grid-cxr-tables`` is 1.3 (table-coded latents: its 256 px crop has
 passes large enough); ``nearlossless-cxr-tiled`` is 1.4 (a tiled residual section: the encoder tiles frames of
 512 px and more, so this small crop is written with the tile size lowered to 16, ragged tiles included);
-``grid-mr-compact`` is 1.5 (the compact header and one-byte END marker, on a 12-bit source).
+``grid-mr-compact`` is 1.5 (the compact header and one-byte END marker, on a 12-bit source); ``grid-wavelet-cxr`` is
+1.6 (wavelet latents: 4 levels, and a frame padded from 200 x 232 to 208 x 240).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
                                {"max_error": 1}),
     "grid-mr-compact": ("mr_head_12bit_2frames.dcm", (slice(8, 56), slice(8, 56)),
                         {"arch": "grid", "preset": "fast", "bpp": 2.0, "grid_steps": 30}),
+    "grid-wavelet-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(20, 220), slice(10, 242)),
+                         {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.5, "grid_steps": 20}),
 }
 #: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
 TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}

@@ -26,6 +26,12 @@ Per frame:
 4. Final rate control: a dead zone on the latents' rounding, searched on the exact file size (bpp
    target, within about 1 %) or the exact decoded error (PSNR target).
 
+``grid-wavelet`` (:class:`GridWaveletCodec`, format 1.6) replaces the pyramid by the subbands of a CDF 9/7 wavelet
+transform (:mod:`medinr.models.wavelet`): step 1 takes the frame's coefficients over one step ``q`` for all subbands
+(their dead-zone quantisation meets the target, :meth:`_FrameFit._wavelet_start`); steps 2-4 are the same, with the
+context network reading a subband's coarser subband of the same orientation as its parent and the synthesis
+network each scale's part of the inverse transform.
+
 Payload: one step-index byte per network tensor | varint length + entropy-coded network deltas from
 the init | latent coarsening byte | context-coded latents (:mod:`medinr.entropy.context`).
 
@@ -116,6 +122,12 @@ TABLE_CODED = 0x80
 #: coefficients to zero (prototype, 2026-11-27: 0.4 put CDF 9/7 with zeroth-order entropy at par with JPEG 2000 at
 #: 0.25-0.5 bpp and 0.1-1.4 dB above it at 1-2 bpp, two cxr/train images)
 START_ROUNDING = 0.4
+#: synthesis width of ``grid-wavelet``: at ``fast`` on three 256 px cxr/train proxies (0.25 / 0.5 / 1 / 2 bpp, one
+#: encode a point, random init) 4 beat 16 (which the plan narrows to 8 at 0.25 bpp) at 11 of 12 points, by 0.13 dB
+#: on average (-0.01 to +0.63): a random init's network costs 6 bits a parameter, 16 % of a file at 0.25 bpp. An init
+#: meta-learned for it (146 Reptile steps of two 100-step fits, 16 wide) did not pay: -0.34 to +0.22 dB (mean -0.01)
+#: on two held-back cxr/train proxies at 0.25 / 0.5 / 2 bpp, so none is shipped
+WAVELET_HIDDEN = 4
 #: container minor version of files with wavelet latents
 WAVELET_MINOR = 6
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
@@ -795,8 +807,9 @@ class GridWaveletCodec(GridCodec):
 
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
              frame_budget: float | None, modality: str = "generic") -> GridConfig:
-        wavelet_cfg = replace(cfg, grid=replace(cfg.grid, upsampling=WAVELET_BASIS))
-        return super().plan(height, width, wavelet_cfg, target, frame_budget, modality)
+        """``grid``'s plan with wavelet latents and a synthesis at most WAVELET_HIDDEN wide."""
+        options = replace(cfg.grid, upsampling=WAVELET_BASIS, hidden=min(cfg.grid.hidden, WAVELET_HIDDEN))
+        return super().plan(height, width, replace(cfg, grid=options), target, frame_budget, modality)
 
     def config_from_bytes(self, data: bytes) -> GridConfig:
         config = super().config_from_bytes(data)

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medinr.archs.grid import GridCodec, _FrameFit, latent_budget
+from medinr.archs.grid import GridCodec, GridWaveletCodec, _FrameFit, latent_budget
 from medinr.archs.grid_video import GridVideoCodec
 from medinr.config import GridOptions, preset_config
 from medinr.errors import InputError
@@ -81,10 +81,14 @@ class TaskKind:
 
     size: int = TASK_SIZE
     frames: int = 0
+    #: still crops coded with wavelet latents (``grid-wavelet``)
+    wavelet: bool = False
 
     @property
     def codec(self) -> GridCodec:
-        return GridVideoCodec() if self.frames else GridCodec()
+        if self.frames:
+            return GridVideoCodec()
+        return GridWaveletCodec() if self.wavelet else GridCodec()
 
     def init_name(self, family: str) -> str:
         return f"{self.codec.name}-{family}"
@@ -93,6 +97,8 @@ class TaskKind:
 STILL_TASK = TaskKind()
 #: 10-frame clips of 128 px, the sequences ``medinr bench --quick`` codes (6 levels serve 128-255 px frames)
 VIDEO_TASK = TaskKind(128, 10)
+#: 256 px crops with wavelet latents: 5 levels, those of every frame of 256 px or more
+WAVELET_TASK = TaskKind(wavelet=True)
 
 
 @dataclass
@@ -214,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("family", choices=sorted({*RECIPES, *VIDEO_RECIPES}))
     parser.add_argument("--video", action="store_true", help="grid-video networks, on clips (VIDEO_RECIPES)")
+    parser.add_argument("--wavelet", action="store_true", help="grid-wavelet networks (wavelet latents)")
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder (../shared/data)")
     parser.add_argument("--directory", type=Path, default=INIT_DIR, help="where the init and manifest go")
     parser.add_argument("--steps", type=int, default=60)
@@ -222,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="tasks fitted in parallel per outer step")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds; stop the outer loop then")
     args = parser.parse_args(argv)
-    recipes, kind = (VIDEO_RECIPES, VIDEO_TASK) if args.video else (RECIPES, STILL_TASK)
+    recipes, kind = (VIDEO_RECIPES, VIDEO_TASK) if args.video else (RECIPES, WAVELET_TASK if args.wavelet
+                                                                     else STILL_TASK)
     if args.family not in recipes:
         parser.error(f"no {kind.codec.name} recipe for {args.family!r} ({', '.join(sorted(recipes))})")
     try:
@@ -236,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     command = (f"nice -n 10 python -m medinr.meta.grid {args.family} --data {shlex.quote(str(args.data))} "
                f"--steps {args.steps} --inner-steps {args.inner_steps} --outer-lr {args.outer_lr} "
                f"--workers {args.workers}" + (f" --time-limit {args.time_limit}" if args.time_limit else "")
-               + (" --video" if args.video else ""))
+               + (" --video" if args.video else "") + (" --wavelet" if args.wavelet else ""))
     write_manifest(args.directory, {result.name: command})
     print(result.describe())
 
