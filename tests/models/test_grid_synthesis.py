@@ -1,5 +1,5 @@
-"""Partial synthesis of the grid INR: a window of an image (the curvature probes of large frames) gives exactly what
-the whole image's synthesis gives there; the probes' windows."""
+"""Partial synthesis of the grid INR: a window of an image (the curvature probes and training bands of large frames)
+gives exactly what the whole image's synthesis gives there, pyramid or wavelet latents; the probes' windows."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _random_model(config: GridConfig, seed: int = 0) -> GridModel:
     return model
 
 
-@pytest.mark.parametrize("upsampling", ["bicubic", "bilinear"])
+@pytest.mark.parametrize("upsampling", ["bicubic", "bilinear", "cdf97"])
 @pytest.mark.parametrize("window", [(0, 9, 0, 13), (5, 21, 7, 30), (30, 37, 40, 45), (0, 37, 0, 45), (36, 37, 3, 4)])
 def test_window_equals_that_part_of_the_whole_image(upsampling: str, window: tuple[int, int, int, int]) -> None:
     config = GridConfig(levels=4, hidden=8, refine=4, upsampling=upsampling)
@@ -28,7 +28,7 @@ def test_window_equals_that_part_of_the_whole_image(upsampling: str, window: tup
     size = (37, 45)
     gen = torch.Generator().manual_seed(1)
     latents = [torch.randn(shape, generator=gen) for shape in config.level_shapes(*size)]
-    with torch.no_grad():
+    with torch.no_grad():  # wavelet latents: the windowed inverse transform of a frame padded to 48 x 48
         whole = model.synthesize(latents, size)
         part = model.synthesize(latents, size, window=window)
     top, bottom, left, right = window

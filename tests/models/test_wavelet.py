@@ -54,6 +54,15 @@ def test_scale_parts_sum_to_the_image_and_each_holds_its_own_scale() -> None:
     assert torch.allclose(parts[0], finest, atol=1e-12)
 
 
+@pytest.mark.parametrize("rows", [(0, 5), (37, 251), (100, 256), (0, 256)])
+def test_scale_parts_of_a_row_window_are_those_rows_of_the_whole(rows: tuple[int, int]) -> None:
+    """Windows that reach past either edge at the coarse levels (read periodically) included."""
+    approx, details = _bands(np.random.default_rng(4).random((256, 64)), 5)
+    with torch.no_grad():
+        whole, window = wavelet.scale_parts(approx, details), wavelet.scale_parts(approx, details, rows)
+    assert torch.equal(window, whole[:, rows[0]:rows[1]])
+
+
 def test_padding_mirrors_to_a_multiple_of_the_level_unit() -> None:
     frame = np.arange(30 * 17, dtype=np.float64).reshape(30, 17)
     assert wavelet.padded_size(30, 17, 3) == (32, 24)

@@ -477,8 +477,9 @@ class GridModel(nn.Module):
         with zeros by the refinement, like the image's)."""
         dtype = latents[0].dtype
         if self.config.wavelet:
-            f = self.scale_parts(latents, size)
-            f = f if window is None else f[:, window[0], window[1]]
+            rows = None if window is None else (window[0].start, window[0].stop)
+            f = self.scale_parts(latents, size, rows)
+            f = f if window is None else f[:, :, window[1]]
         else:
             f = upsample(latents, size, self.config.upsampling, frames, window)
             f = f * self.gain.to(dtype).reshape(-1, *[1] * (f.dim() - 1))
@@ -497,14 +498,16 @@ class GridModel(nn.Module):
             image = image + F.conv2d(hidden, r2, b2, padding=1).reshape(size)
         return image
 
-    def scale_parts(self, latents: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+    def scale_parts(self, latents: list[torch.Tensor], size: tuple[int, ...],
+                    rows: tuple[int, int] | None = None) -> torch.Tensor:
         """Wavelet latents (step units) -> (levels + 1, H, W): each scale's part of the inverse transform (its
         three subbands alone, finest scale first), then the approximation's; their sum is the image. Cropped to the
-        frame (:func:`medinr.models.wavelet.scale_parts`)."""
+        frame, or to its ``rows`` (top, bottom) (:func:`medinr.models.wavelet.scale_parts`)."""
         c = self.config
         gained = [z * g for z, g in zip(latents, self.gain.to(latents[0].dtype))]
         details = [tuple(gained[3 * s:3 * s + 3]) for s in reversed(range(c.levels))]
-        return wavelet_scale_parts(gained[-1], details)[:, :size[-2], :size[-1]]
+        parts = wavelet_scale_parts(gained[-1], details, rows)
+        return parts[:, :size[-2], :size[-1]] if rows is None else parts[..., :size[-1]]
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:
         """The per-pixel MLP on (levels, pixels) columns, MLP_CHUNK pixels at a time: its activations then stay

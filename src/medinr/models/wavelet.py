@@ -87,21 +87,26 @@ def _synthesis_1d(low: torch.Tensor | None, high: torch.Tensor | None, axis: int
             present = torch.cat([low, high], axis)
         return present @ matrix.T if axis == -1 else matrix @ present
     taps, left = polyphase_taps()
-    size = taps.shape[-1]
-    present = [(b, band) for b, band in enumerate((low, high)) if band is not None]
-    n = present[0][1].shape[axis]
-    padded = [(b, _periodic(band, axis, left, size - 1 - left)) for b, band in present]
+    reach = taps.shape[-1] - 1
+    return _correlate([(b, _periodic(band, axis, left, reach - left)) for b, band in enumerate((low, high))
+                       if band is not None], axis, half)
+
+
+def _correlate(bands: list[tuple[int, torch.Tensor]], axis: int, count: int) -> torch.Tensor:
+    """``count`` output pairs of the polyphase correlation along ``axis`` of bands (index 0 low, 1 high) that hold
+    the filters' reach around them: each parity a sum of shifted slices times the taps, interleaved."""
+    taps, _ = polyphase_taps()
     parities = []
     for parity in range(2):
         total = None
-        for b, band in padded:
+        for b, band in bands:
             for k in np.flatnonzero(np.abs(taps[parity, b]) > 1e-12):
-                term = band.narrow(axis, int(k), n) * float(taps[parity, b, k])
+                term = band.narrow(axis, int(k), count) * float(taps[parity, b, k])
                 total = term if total is None else total + term
         parities.append(total)
     out = torch.stack(parities, axis if axis == -1 else -2)
-    shape = list(present[0][1].shape)
-    shape[axis] *= 2
+    shape = list(bands[0][1].shape)
+    shape[axis] = 2 * count
     return out.reshape(shape)
 
 
@@ -109,9 +114,7 @@ def synthesis_level(approx: torch.Tensor | None, horizontal: torch.Tensor | None
                     diagonal: torch.Tensor | None) -> torch.Tensor:
     """One 2-D level of ``waverec2``: (N, h, w) approximation and details (None: zero; not all) -> (N, 2h, 2w). H is
     high-pass down the columns and low-pass along the rows, V the reverse, D high-pass both ways."""
-    top = None if approx is None and vertical is None else _synthesis_1d(approx, vertical, -1)
-    bottom = None if horizontal is None and diagonal is None else _synthesis_1d(horizontal, diagonal, -1)
-    return _synthesis_1d(top, bottom, -2)
+    return _synthesis_1d(*synthesis_level_columns(approx, horizontal, vertical, diagonal), -2)
 
 
 def synthesis(approx: torch.Tensor, details: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
@@ -121,17 +124,68 @@ def synthesis(approx: torch.Tensor, details: list[tuple[torch.Tensor, torch.Tens
     return approx
 
 
-def scale_parts(approx: torch.Tensor, details: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+def scale_parts(approx: torch.Tensor, details: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                rows: tuple[int, int] | None = None) -> torch.Tensor:
     """Each scale's part of ``waverec2`` (its three details alone; finest first), then the approximation's:
     (levels + 1, H, W) for (h, w) bands, coarsest first in ``details``; they sum to the image. The parts already
     made go up a level through the low-pass filters only, and each new part through the high-pass ones only:
-    about twice one whole inverse's work, not levels + 1 times."""
-    parts = approx[None]
-    for horizontal, vertical, diagonal in details:
-        coarser = synthesis_level(parts, None, None, None)
-        own = synthesis_level(None, horizontal[None], vertical[None], diagonal[None])
+    about twice one whole inverse's work, not levels + 1 times.
+
+    ``rows`` (top, bottom): only those output rows, (levels + 1, bottom - top, W), computed from the rows of each
+    level that they depend on (:func:`row_windows`), so a band of a large frame costs about its share of the frame."""
+    if rows is None:
+        parts = approx[None]
+        for horizontal, vertical, diagonal in details:
+            coarser = synthesis_level(parts, None, None, None)
+            own = synthesis_level(None, horizontal[None], vertical[None], diagonal[None])
+            parts = torch.cat([own, coarser])
+        return parts
+    windows = row_windows(rows, len(details))
+
+    def take(band: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
+        return band.index_select(-2, torch.arange(*window) % band.shape[-2])[None]
+
+    parts = take(approx, windows[-1])
+    for level, (horizontal, vertical, diagonal) in zip(reversed(range(len(details))), details):
+        source, target = windows[level + 1], windows[level]
+        coarser = _rows_window(synthesis_level_columns(parts, None, None, None), target)
+        own = _rows_window(synthesis_level_columns(None, take(horizontal, source), take(vertical, source),
+                                                   take(diagonal, source)), target)
         parts = torch.cat([own, coarser])
     return parts
+
+
+def row_windows(rows: tuple[int, int], levels: int) -> list[tuple[int, int]]:
+    """Rows (top, bottom; may run past either edge, read periodically) of the approximation at each level, finest
+    (the output ``rows``) first, that the output rows depend on."""
+    taps, left = polyphase_taps()
+    reach = taps.shape[-1] - 1
+    windows = [rows]
+    for _ in range(levels):
+        top, bottom = windows[-1]
+        windows.append((top // 2 - left, (bottom + 1) // 2 + reach - left))
+    return windows
+
+
+def synthesis_level_columns(approx: torch.Tensor | None, horizontal: torch.Tensor | None,
+                            vertical: torch.Tensor | None, diagonal: torch.Tensor | None) -> tuple[torch.Tensor | None,
+                                                                                                  torch.Tensor | None]:
+    """The first half of :func:`synthesis_level`: the column (axis -1) pass, giving the row pass's low and high
+    bands (None where both inputs are)."""
+    top = None if approx is None and vertical is None else _synthesis_1d(approx, vertical, -1)
+    bottom = None if horizontal is None and diagonal is None else _synthesis_1d(horizontal, diagonal, -1)
+    return top, bottom
+
+
+def _rows_window(bands: tuple[torch.Tensor | None, torch.Tensor | None], window: tuple[int, int]) -> torch.Tensor:
+    """The row pass of one level on row windows (:func:`row_windows`) of its low and high bands: output rows
+    ``window`` (which the input windows hold with the filters' reach)."""
+    taps, _ = polyphase_taps()
+    present = [(b, band) for b, band in enumerate(bands) if band is not None]
+    count = present[0][1].shape[-2] - taps.shape[-1] + 1
+    out = _correlate(present, -2, count)
+    start = window[0] % 2  # the output begins at row 2 * (window[0] // 2)
+    return out[..., start:start + window[1] - window[0], :]
 
 
 def analysis(image: np.ndarray, levels: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
