@@ -86,8 +86,8 @@ def main() -> None:
 @click.option("--modality", type=click.Choice(["auto", "cxr", "mri", "cine", "ct", "generic"]), default="auto",
               show_default=True)
 @click.option("--arch", type=str, default=None,
-              help="auto (default: measured choice per modality; grid-video for a timed series), grid, seed, "
-                   "seed-video, grid-video, grid-mc.")
+              help="auto (default: measured choice per modality, grid-wavelet for still images; grid-video for a "
+                   "timed series), grid-wavelet, grid, seed, seed-video, grid-video, grid-mc.")
 @click.option("--slice", "slice_spec", type=str, default=None, help="AXIS:INDEX of a volume, e.g. 2:90.")
 @click.option("--luma", is_flag=True,
               help="Read a colour DICOM (ultrasound RGB or YBR) as its luma and code that; the colour (overlays, "

@@ -50,6 +50,8 @@ class GridOptions:
     layers: int = 2
     refine: int = 4
     context_hidden: int = 8
+    #: how the latent grids reach full resolution (:data:`medinr.models.grid.UPSAMPLING`); ``"cdf97"``: the latents
+    #: are wavelet subbands instead (``grid-wavelet`` sets it)
     upsampling: str = "bicubic"
     levels: int = 7
     #: global network quantisation factors tried (1/8 octave units around the rate-distortion estimate); ``fast`` tries
@@ -133,7 +135,8 @@ class VideoOptions:
 class EncoderConfig:
     """Everything that shapes an encode besides the rate target. CLI flags override preset values."""
 
-    #: "auto" picks per modality from :data:`AUTO_ARCH` (measured), else "seed", "grid", "seed-video"
+    #: "auto" picks per modality from :data:`AUTO_ARCH` (measured), else "grid-wavelet", "grid", "seed", "seed-video",
+    #: "grid-video", "grid-mc"
     arch: str = "auto"
     activation: str = "sine"
     omega0: float = 3.0

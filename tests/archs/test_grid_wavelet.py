@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import medinr
 from medinr.archs import get_arch
-from medinr.archs.grid import WAVELET_MINOR, _FrameFit
+from medinr.archs.grid import LATENT_HEADROOM, WAVELET_MINOR, _FrameFit
 from medinr.bitstream import Tag, read_container
 from medinr.cli import main
 from medinr.config import preset_config
@@ -73,6 +73,21 @@ def test_start_point_meets_the_rate_and_codes_the_frame(crop) -> None:
     with torch.no_grad():
         rec = fit.model.synthesize([torch.round(z) for z in fit.latents], crop.shape)
     assert float((rec - fit.target).pow(2).mean()) < 0.05 * float(fit.target.var())
+
+
+def test_high_rate_start_keeps_every_subband_within_the_latent_range(crop) -> None:
+    """At 8 bpp one step for all subbands would put the approximation (2x larger a level) past MAX_ABS_LATENT;
+    its step is raised instead, and the start still codes the frame almost exactly."""
+    config = GridConfig(levels=2, hidden=4, upsampling="cdf97")
+    fit = _FrameFit(crop, Normalisation.of(crop), config, load_init("random", "grid", config),
+                    preset_config("fast", arch="grid-wavelet").grid)
+    fit.start(RateTarget("bpp", 8.0), 8.0 * crop.size)
+    latents = fit.integer_latents()
+    assert max(int(np.abs(z).max()) for z in latents) <= LATENT_HEADROOM
+    assert float(fit.model.gain[-1]) > float(fit.model.gain[0])  # the approximation's step was raised
+    with torch.no_grad():
+        rec = fit.model.synthesize([torch.from_numpy(z.astype(np.float32)) for z in latents], crop.shape)
+    assert float((rec - fit.target).pow(2).mean()) < 1e-3 * float(fit.target.var())
 
 
 def test_decode_identical_on_one_and_two_threads(encoded, decode_on_one_and_two_threads) -> None:

@@ -128,6 +128,12 @@ START_ROUNDING = 0.4
 #: meta-learned for it (146 Reptile steps of two 100-step fits, 16 wide) did not pay: -0.34 to +0.22 dB (mean -0.01)
 #: on two held-back cxr/train proxies at 0.25 / 0.5 / 2 bpp, so none is shipped
 WAVELET_HIDDEN = 4
+#: a wavelet subband's step is at least its largest coefficient over this many (half the largest latent a stream
+#: holds, leaving training room): at high rates one step for all would overflow the approximation, whose
+#: coefficients grow 2x a level (the SIIM CR image of cxr/test at 1024 px and 2 bpp, ``balanced``: the approximation
+#: reached MAX_ABS_LATENT and the file decoded at 31.4 dB). The coarser step costs the approximation's few samples
+#: little (a 1/4**levels share of the error)
+LATENT_HEADROOM = (MAX_ABS_LATENT + 1) // 2
 #: container minor version of files with wavelet latents
 WAVELET_MINOR = 6
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
@@ -419,21 +425,27 @@ class _FrameFit:
 
     def _wavelet_start(self, target: RateTarget, latent_bits: float | None) -> None:
         """:meth:`start` for wavelet latents: the frame's CDF 9/7 coefficients over one step ``q`` for every
-        subband (the transform is near orthonormal), ``q`` chosen so that their dead-zone quantisation
-        (:data:`START_ROUNDING`) meets the target as the pyramid's does. The latents start at the unrounded
-        coefficients; λ and the per-subband scales of the entropy model from the quantised ones."""
+        subband (the transform is near orthonormal; a coarser one where the subband would exceed LATENT_HEADROOM
+        steps), ``q`` chosen so that their dead-zone quantisation (:data:`START_ROUNDING`) meets the target as the
+        pyramid's does. The latents start at the unrounded coefficients; λ and the per-subband scales of the entropy
+        model from the quantised ones."""
         approx, details = wavelet_analysis(pad_frame(self.target.numpy(), self.config.levels), self.config.levels)
         bands = [torch.from_numpy(band.astype(np.float32)) for level in reversed(details) for band in level]
         bands.append(torch.from_numpy(approx.astype(np.float32)))
 
+        peaks = [float(b.abs().max()) / LATENT_HEADROOM for b in bands]
+
+        def steps(q: float) -> list[float]:
+            return [max(q, peak) for peak in peaks]
+
         def quantised(q: float) -> list[torch.Tensor]:
-            out = [torch.sign(b) * torch.floor(b.abs() / q + START_ROUNDING) for b in bands[:-1]]
-            return [*out, torch.round(bands[-1] / q)]
+            out = [torch.sign(b) * torch.floor(b.abs() / s + START_ROUNDING) for b, s in zip(bands[:-1], steps(q))]
+            return [*out, torch.round(bands[-1] / steps(q)[-1])]
 
         def point(q: float) -> tuple[list[torch.Tensor], float, float]:
             ints = quantised(q)
             with torch.no_grad():
-                self.model.gain.fill_(q)
+                self.model.gain.copy_(torch.tensor(steps(q)))
                 rec = self.model.scale_parts(ints, self.shape).sum(0)
             return ints, _entropy_bits(ints), float((rec - self.target).pow(2).mean())
 
@@ -451,7 +463,7 @@ class _FrameFit:
         with torch.no_grad():
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
                                                             for z in ints]))
-        self.latents = [(b / q).requires_grad_(True) for b in bands]
+        self.latents = [(b / step).requires_grad_(True) for b, step in zip(bands, steps(q))]
         self.lam_start = self.lam
 
     def loss(self, latents: list[torch.Tensor], frames: torch.Tensor | None = None,
