@@ -259,8 +259,8 @@ def _near_lossless_file(image: MedicalImage, frames: np.ndarray, norm: Normalisa
     chosen = encode_near_lossless(frames, norm, max_error, modality, arch_codec, cfg, inr_bpps, progress,
                                   rdo=rdo)
     header = _header_for(image, norm, modality, cfg.arch, chosen.config.to_bytes(), chosen.init)
-    return (write_container(header, extra + chosen.sections, max(arch_codec.content_minor(chosen.config), chosen.format_minor)),
-            chosen.mse, chosen.notes)
+    minor = max(arch_codec.content_minor(chosen.config), chosen.format_minor)
+    return write_container(header, extra + chosen.sections, minor), chosen.mse, chosen.notes
 
 
 #: λ factors of the predictive files' rate-distortion quantisation (units of a uniform quantiser's high-rate slope,
@@ -345,9 +345,9 @@ def _best_within_budget(coded: Callable[[int, float], tuple[int, float]], rival_
         delta = max(delta, _uniform_delta_below(rival_mse / ratio) or 0)
     if size(delta) <= budget:  # plain rounding fills the budget first, then one step finer with RDO
         delta = _fill_budget(lambda d: 8 * size(d) / pixels, delta, 8 * budget / pixels) - 1
-    elif size(delta) > COARSER_REACH * budget or delta >= MAX_ERROR_LIMIT:
-        return None
     elif size(delta) > RDO_REACH * budget:
+        if size(delta) > COARSER_REACH * budget or delta >= MAX_ERROR_LIMIT:
+            return None
         delta += 1  # its error may still beat the rival's (COARSER_REACH)
         size(delta)
     for factor in RDO_FACTORS:  # the next factor only while the previous one overshot

@@ -439,8 +439,9 @@ class _FrameFit:
             return [max(q, peak) for peak in peaks]
 
         def quantised(q: float) -> list[torch.Tensor]:
-            out = [torch.sign(b) * torch.floor(b.abs() / s + START_ROUNDING) for b, s in zip(bands[:-1], steps(q))]
-            return [*out, torch.round(bands[-1] / steps(q)[-1])]
+            *details, approx = steps(q)
+            out = [torch.sign(b) * torch.floor(b.abs() / s + START_ROUNDING) for b, s in zip(bands, details)]
+            return [*out, torch.round(bands[-1] / approx)]
 
         def point(q: float) -> tuple[list[torch.Tensor], float, float]:
             ints = quantised(q)

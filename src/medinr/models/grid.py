@@ -56,7 +56,7 @@ from medinr.models.wavelet import scale_parts as wavelet_scale_parts
 #: fixed) at a learning rate of 0.02 (two images, 0.5 / 2 bpp) and lost up to 0.4 dB at 0.05: the taps barely move,
 #: so the B-spline's gain at 2 bpp is not one that training the kernel per image finds
 #: ``cdf97`` is not an interpolation: the latents are then the subbands of a CDF 9/7 wavelet transform
-#: (:mod:`medinr.models.wavelet`; format 1.4), ``levels`` its decomposition levels, three detail grids each plus the
+#: (:mod:`medinr.models.wavelet`; format 1.6), ``levels`` its decomposition levels, three detail grids each plus the
 #: coarsest approximation, and the synthesis network sees each scale's part of the inverse transform
 UPSAMPLING = ("bilinear", "bicubic", "cdf97")
 #: the latent basis of wavelet subbands

@@ -117,13 +117,6 @@ def synthesis_level(approx: torch.Tensor | None, horizontal: torch.Tensor | None
     return _synthesis_1d(*synthesis_level_columns(approx, horizontal, vertical, diagonal), -2)
 
 
-def synthesis(approx: torch.Tensor, details: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """``waverec2`` of an (N, h, w) approximation and per-level (H, V, D) details, coarsest first: (N, H, W)."""
-    for horizontal, vertical, diagonal in details:
-        approx = synthesis_level(approx, horizontal, vertical, diagonal)
-    return approx
-
-
 def scale_parts(approx: torch.Tensor, details: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
                 rows: tuple[int, int] | None = None) -> torch.Tensor:
     """Each scale's part of ``waverec2`` (its three details alone; finest first), then the approximation's:
