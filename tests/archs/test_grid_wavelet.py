@@ -10,7 +10,12 @@ from click.testing import CliRunner
 
 import medinr
 from medinr.archs import get_arch
-from medinr.archs.grid import LATENT_HEADROOM, WAVELET_MINOR, _FrameFit
+from medinr.archs.grid import (
+    LATENT_HEADROOM,
+    MAGNITUDES_MINOR,
+    WAVELET_MINOR,
+    _FrameFit,
+)
 from medinr.bitstream import Tag, read_container
 from medinr.cli import main
 from medinr.config import preset_config
@@ -42,9 +47,17 @@ def test_round_trip_at_the_bpp_target_with_wavelet_latents(crop, encoded) -> Non
     assert psnr(crop, decoded) > 28
     assert abs(8 * len(encoded) / crop.size - 2.0) < 0.1
     container = read_container(encoded)
-    assert container.minor == WAVELET_MINOR
+    assert container.minor == MAGNITUDES_MINOR
     config = get_arch("grid-wavelet").config_from_bytes(container.header.arch_config)
-    assert config.wavelet and config.levels == 2
+    assert config.wavelet and config.levels == 2 and config.context_magnitudes
+
+
+def test_a_context_without_magnitudes_writes_the_older_format(crop) -> None:
+    data = medinr.encode(crop, bpp=2.0, grid_context_magnitudes=False, **FAST)
+    container = read_container(data)
+    assert container.minor == WAVELET_MINOR
+    assert not get_arch("grid-wavelet").config_from_bytes(container.header.arch_config).context_magnitudes
+    assert psnr(crop, medinr.decode(data).pixels) > 28
 
 
 def test_psnr_target_is_reached_and_no_target_decodes(crop) -> None:

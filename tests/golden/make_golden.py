@@ -7,7 +7,8 @@ golden files). Encoders may change; the meaning of a stream may not. ``grid-cxr-
 passes large enough); ``nearlossless-cxr-tiled`` is 1.4 (a tiled residual section: the encoder tiles frames of
 512 px and more, so this small crop is written with the tile size lowered to 16, ragged tiles included);
 ``grid-mr-compact`` is 1.5 (the compact header and one-byte END marker, on a 12-bit source); ``grid-wavelet-cxr`` is
-1.6 (wavelet latents: 4 levels, and a frame padded from 200 x 232 to 208 x 240).
+1.6 (wavelet latents: 4 levels, and a frame padded from 200 x 232 to 208 x 240); ``grid-wavelet-magnitudes-cxr`` is
+1.7 (a context network that reads magnitudes).
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
     "grid-mr-compact": ("mr_head_12bit_2frames.dcm", (slice(8, 56), slice(8, 56)),
                         {"arch": "grid", "preset": "fast", "bpp": 2.0, "grid_steps": 30}),
     "grid-wavelet-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(20, 220), slice(10, 242)),
-                         {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.5, "grid_steps": 20}),
+                         {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.5, "grid_steps": 20,
+                          "grid_context_magnitudes": False}),
+    "grid-wavelet-magnitudes-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(30, 230), slice(0, 216)),
+                                    {"arch": "grid-wavelet", "preset": "fast", "bpp": 1.0, "grid_steps": 20}),
 }
 #: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
 TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}

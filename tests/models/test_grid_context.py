@@ -28,58 +28,62 @@ from medinr.models.grid import (
 )
 
 
-def _by_definition(current: np.ndarray, parent: np.ndarray | None) -> np.ndarray:
+def _by_definition(current: np.ndarray, parent: np.ndarray | None, magnitudes: bool = False) -> np.ndarray:
     """One column per position (row-major): parent 3x3 (spatial) around the co-located sample, zero outside;
-    on odd index sums the face neighbours (previous, next along each axis) and a 1, else zeros."""
+    on odd index sums the face neighbours (previous, next along each axis) and a 1, else zeros. With
+    ``magnitudes`` the parent values and the face values are each followed by their absolute values."""
     columns = []
     for pos in itertools.product(*map(range, current.shape)):
-        col = []
+        hood = []
         if parent is None:
-            col += [0.0] * 9
+            hood += [0.0] * 9
         else:
             at = [p // (1 if parent.shape[a] == current.shape[a] else 2) for a, p in enumerate(pos)]
             for dy, dx in itertools.product((-1, 0, 1), repeat=2):
                 y, x = at[-2] + dy, at[-1] + dx
                 inside = 0 <= y < parent.shape[-2] and 0 <= x < parent.shape[-1]
-                col.append(float(parent[(*at[:-2], y, x)]) if inside else 0.0)
+                hood.append(float(parent[(*at[:-2], y, x)]) if inside else 0.0)
         second = sum(pos) % 2 == 1
+        faces = []
         for axis in range(current.ndim):
             for step in (-1, 1):
                 q = list(pos)
                 q[axis] += step
                 inside = 0 <= q[axis] < current.shape[axis]
-                col.append(float(current[tuple(q)]) if second and inside else 0.0)
-        col.append(1.0 if second else 0.0)
-        columns.append(col)
+                faces.append(float(current[tuple(q)]) if second and inside else 0.0)
+        extra = (lambda values: [abs(v) for v in values]) if magnitudes else (lambda values: [])
+        columns.append(hood + extra(hood) + faces + extra(faces) + [1.0 if second else 0.0])
     return np.array(columns).T
 
 
+@pytest.mark.parametrize("magnitudes", [False, True])
 @pytest.mark.parametrize("shape, parent_shape", [((5, 7), (3, 4)), ((5, 7), None), ((5, 7), (5, 7)), ((3, 5, 6), (3, 3, 3)),
                                                  ((4, 4, 5), (2, 2, 3))])
-def test_features_match_the_definition_and_passes_select_columns(shape, parent_shape) -> None:
+def test_features_match_the_definition_and_passes_select_columns(shape, parent_shape, magnitudes) -> None:
     rng = np.random.default_rng(0)
     current = rng.integers(-9, 10, shape).astype(np.float64)
     parent = None if parent_shape is None else rng.integers(-9, 10, parent_shape).astype(np.float64)
-    features = context_features(torch.from_numpy(current), None if parent is None else torch.from_numpy(parent))
-    expected = _by_definition(current, parent)
-    assert features.shape == (context_inputs(len(shape)), current.size)
+    parent_tensor = None if parent is None else torch.from_numpy(parent)
+    features = context_features(torch.from_numpy(current), parent_tensor, magnitudes=magnitudes)
+    expected = _by_definition(current, parent, magnitudes)
+    assert features.shape == (context_inputs(len(shape), magnitudes), current.size)
     np.testing.assert_array_equal(features.numpy(), expected)
     for checker_pass, mask in enumerate((anchors(shape), ~anchors(shape))):
-        masked = context_features(torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
-                                  checker_pass)
+        masked = context_features(torch.from_numpy(current), parent_tensor, checker_pass, magnitudes)
         np.testing.assert_array_equal(masked.numpy(), expected[:, mask.reshape(-1)])
 
 
-@pytest.mark.parametrize("shape, parent_shape", [((16, 16), (8, 8)), ((9, 13), (5, 7)), ((8, 6), None),
-                                                 ((40, 300), (20, 150)), ((3, 5, 6), (3, 3, 3)),
-                                                 ((5, 9, 8), (3, 5, 4)), ((4, 3, 4), None),
-                                                 ((7, 160, 130), (4, 80, 65))])
-def test_exact_pass_predictor_matches_the_gathered_features(shape, parent_shape) -> None:
+@pytest.mark.parametrize("shape, parent_shape, magnitudes", [
+    ((16, 16), (8, 8), False), ((9, 13), (5, 7), False), ((8, 6), None, False), ((40, 300), (20, 150), False),
+    ((3, 5, 6), (3, 3, 3), False), ((5, 9, 8), (3, 5, 4), False), ((4, 3, 4), None, False),
+    ((7, 160, 130), (4, 80, 65), False), ((9, 13), (5, 7), True), ((12, 10), (12, 10), True), ((8, 6), None, True),
+    ((40, 300), (20, 150), True)])
+def test_exact_pass_predictor_matches_the_gathered_features(shape, parent_shape, magnitudes) -> None:
     """The coder's sliced passes give, to the bit, the context network on the gathered features (checked against
     the definition above) at the pass's positions, in 2D and (t, y, x) (a parent keeping the frames, or halving
-    them); (40, 300) and (7, 160, 130) span several blocks."""
+    them), with and without magnitudes; (40, 300) and (7, 160, 130) span several blocks."""
     rng = np.random.default_rng(2)
-    model = GridModel(GridConfig(levels=2, dims=len(shape)))
+    model = GridModel(GridConfig(levels=2, dims=len(shape), context_magnitudes=magnitudes))
     with torch.no_grad():
         for p in [*model.context, model.level_bias]:
             p.copy_(torch.from_numpy(rng.normal(0, 0.5, p.shape)))
@@ -88,7 +92,8 @@ def test_exact_pass_predictor_matches_the_gathered_features(shape, parent_shape)
     level = 0 if parent is not None else 1
     w1, b1, w2, b2, bias = [torch.from_numpy(np.clip(fixed_point(p.detach().double().numpy(), _W_FRAC),
                                                      -_W_MAX, _W_MAX)) for p in [*model.context, model.level_bias]]
-    features = context_features(torch.from_numpy(current), None if parent is None else torch.from_numpy(parent))
+    features = context_features(torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
+                                magnitudes=magnitudes)
     hidden = _round_hidden(torch.relu(b1[:, None] + w1 @ features))
     full = ((b2 + bias[level])[:, None] + w2 @ hidden).numpy()
     predict = model.exact_predictor()
@@ -100,28 +105,32 @@ def test_exact_pass_predictor_matches_the_gathered_features(shape, parent_shape)
         np.testing.assert_array_equal(indices, np.clip(np.rint(selected[1] * SCALE_STEPS), *SCALE_INDEX_RANGE))
 
 
-@pytest.mark.parametrize("shape, parent_shape", [((37, 52), (19, 26)), ((5, 21, 18), (3, 11, 9))])
-def test_training_context_matches_the_gathered_features(shape, parent_shape) -> None:
+@pytest.mark.parametrize("shape, parent_shape, magnitudes", [((37, 52), (19, 26), False), ((5, 21, 18), (3, 11, 9), False),
+                                                             ((37, 52), (19, 26), True)])
+def test_training_context_matches_the_gathered_features(shape, parent_shape, magnitudes) -> None:
     """The differentiable (float) context of a whole level is the same function as on the gathered features."""
     rng = np.random.default_rng(3)
-    model = GridModel(GridConfig(levels=2, dims=len(shape)))
+    model = GridModel(GridConfig(levels=2, dims=len(shape), context_magnitudes=magnitudes))
     current = torch.from_numpy(rng.normal(0, 3, shape).astype(np.float32))
     parent = torch.from_numpy(rng.normal(0, 3, parent_shape).astype(np.float32))
     w1, b1, w2, b2, bias = [*model.context, model.level_bias]
     with torch.no_grad():
         w2.copy_(torch.from_numpy(rng.normal(0, 0.5, w2.shape)))
-        expected = (b2 + bias[0])[:, None] + w2 @ torch.relu(b1[:, None] + w1 @ context_features(current, parent))
+        features = context_features(current, parent, magnitudes=magnitudes)
+        expected = (b2 + bias[0])[:, None] + w2 @ torch.relu(b1[:, None] + w1 @ features)
         got = model._context(0, current, parent, [w1, b1, w2, b2, bias], lambda h: h)
     torch.testing.assert_close(got, expected)
 
 
-@pytest.mark.parametrize("shape, parent_shape", [((37, 52), (19, 26)), ((5, 21, 18), (3, 11, 9))])
-def test_training_context_gradient_matches_the_gathered_features(shape, parent_shape, monkeypatch) -> None:
+@pytest.mark.parametrize("shape, parent_shape, magnitudes", [((37, 52), (19, 26), False), ((5, 21, 18), (3, 11, 9), False),
+                                                             ((37, 52), (19, 26), True)])
+def test_training_context_gradient_matches_the_gathered_features(shape, parent_shape, magnitudes, monkeypatch) -> None:
     """Values and network gradients of the sliced context equal the gathered definition's when a level is evaluated
     in several blocks (the sub-grids are joined and interleaved, not written in place)."""
     monkeypatch.setattr("medinr.models.grid.CONTEXT_CHUNK", 40)
     rng = np.random.default_rng(4)
-    model = GridModel(GridConfig(levels=2, dims=len(shape))).double()  # float64: sums in any order agree
+    # float64: sums in any order agree
+    model = GridModel(GridConfig(levels=2, dims=len(shape), context_magnitudes=magnitudes)).double()
     current = torch.from_numpy(rng.normal(0, 3, shape))
     parent = torch.from_numpy(rng.normal(0, 3, parent_shape))
     weights = [*model.context, model.level_bias]
@@ -131,7 +140,8 @@ def test_training_context_gradient_matches_the_gathered_features(shape, parent_s
     def gradients(contexts: torch.Tensor) -> list[torch.Tensor]:
         return list(torch.autograd.grad((contexts * upstream).sum(), weights))
 
-    expected = (b2 + bias[0])[:, None] + w2 @ torch.relu(b1[:, None] + w1 @ context_features(current, parent))
+    features = context_features(current, parent, magnitudes=magnitudes)
+    expected = (b2 + bias[0])[:, None] + w2 @ torch.relu(b1[:, None] + w1 @ features)
     got = model._context(0, current, parent, weights, lambda h: h)
     torch.testing.assert_close(got, expected)
     for g, e in zip(gradients(got), gradients(expected)):

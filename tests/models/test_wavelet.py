@@ -83,6 +83,17 @@ def test_wavelet_config_layout() -> None:
         GridConfig.from_bytes(GridConfig(levels=3, upsampling="cdf97", dims=3).to_bytes())
 
 
+def test_the_magnitude_flag_rides_on_the_upsampling_byte() -> None:
+    plain = GridConfig(levels=3, hidden=4, upsampling="cdf97")
+    magnitudes = GridConfig(levels=3, hidden=4, upsampling="cdf97", context_magnitudes=True)
+    assert magnitudes.to_bytes()[5] == plain.to_bytes()[5] | 0x80
+    assert magnitudes.to_bytes()[:5] + magnitudes.to_bytes()[6:] == plain.to_bytes()[:5] + plain.to_bytes()[6:]
+    assert GridConfig.from_bytes(magnitudes.to_bytes()) == magnitudes
+    assert GridModel(magnitudes).context[0].shape == (8, 2 * 13 + 1)
+    with pytest.raises(ValueError, match="invalid grid configuration"):
+        GridConfig.from_bytes(plain.to_bytes()[:5] + bytes([0x80 | 3]) + plain.to_bytes()[6:])
+
+
 def test_untrained_wavelet_model_is_the_inverse_transform_of_the_gained_latents() -> None:
     config = GridConfig(levels=3, hidden=4, upsampling="cdf97")
     model = GridModel(config)

@@ -29,8 +29,9 @@ Per frame:
 ``grid-wavelet`` (:class:`GridWaveletCodec`, format 1.6) replaces the pyramid by the subbands of a CDF 9/7 wavelet
 transform (:mod:`medinr.models.wavelet`): step 1 takes the frame's coefficients over one step ``q`` for all subbands
 (their dead-zone quantisation meets the target, :meth:`_FrameFit._wavelet_start`); steps 2-4 are the same, with the
-context network reading a subband's coarser subband of the same orientation as its parent and the synthesis
-network each scale's part of the inverse transform.
+context network reading a subband's coarser subband of the same orientation as its parent, and the magnitudes of
+its inputs beside them (format 1.7, ``GridConfig.context_magnitudes``), and the synthesis network each scale's part
+of the inverse transform.
 
 Payload: one step-index byte per network tensor | varint length + entropy-coded network deltas from
 the init | latent coarsening byte | context-coded latents (:mod:`medinr.entropy.context`).
@@ -134,8 +135,8 @@ WAVELET_HIDDEN = 4
 #: reached MAX_ABS_LATENT and the file decoded at 31.4 dB). The coarser step costs the approximation's few samples
 #: little (a 1/4**levels share of the error)
 LATENT_HEADROOM = (MAX_ABS_LATENT + 1) // 2
-#: container minor version of files with wavelet latents
-WAVELET_MINOR = 6
+#: container minor version of files with wavelet latents, and of those whose context network reads magnitudes
+WAVELET_MINOR, MAGNITUDES_MINOR = 6, 7
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
 GAIN_SLOPES = (0.5, 0.75, 1.0, 1.25)
 #: typical rate of the trained context model relative to the start pyramid's zeroth-order entropy. A compromise
@@ -772,10 +773,11 @@ class GridCodec(ArchCodec):
         are nearly free: an image sends only the deltas that pay), narrower synthesis until the network's
         estimated cost is at most NET_SHARE of the frame budget (it dominates on small images)."""
         o = cfg.grid
-        levels = GridConfig.levels_for(height, width, o.levels, o.upsampling == WAVELET_BASIS)
+        wavelet = o.upsampling == WAVELET_BASIS
+        levels = GridConfig.levels_for(height, width, o.levels, wavelet)
         config = GridConfig(levels=levels, hidden=o.hidden, layers=o.layers,
                             refine=o.refine, context_hidden=o.context_hidden, upsampling=o.upsampling,
-                            dims=self.dims)
+                            dims=self.dims, context_magnitudes=wavelet and o.context_magnitudes)
         if target.mode != "bpp" or self.default_init(config, modality).name != RANDOM:
             return config
         for hidden in range(o.hidden, 4, -4):
@@ -785,6 +787,8 @@ class GridCodec(ArchCodec):
         return config
 
     def content_minor(self, config: GridConfig) -> int:
+        if config.context_magnitudes:
+            return MAGNITUDES_MINOR
         return WAVELET_MINOR if config.wavelet else self.format_minor
 
     def config_from_bytes(self, data: bytes) -> GridConfig:
