@@ -47,17 +47,29 @@ def test_round_trip_at_the_bpp_target_with_wavelet_latents(crop, encoded) -> Non
     assert psnr(crop, decoded) > 28
     assert abs(8 * len(encoded) / crop.size - 2.0) < 0.1
     container = read_container(encoded)
-    assert container.minor == MAGNITUDES_MINOR
+    assert container.minor == WAVELET_MINOR  # a file this small pays for no magnitude inputs
     config = get_arch("grid-wavelet").config_from_bytes(container.header.arch_config)
-    assert config.wavelet and config.levels == 2 and config.context_magnitudes
+    assert config.wavelet and config.levels == 2 and not config.context_magnitudes
 
 
-def test_a_context_without_magnitudes_writes_the_older_format(crop) -> None:
-    data = medinr.encode(crop, bpp=2.0, grid_context_magnitudes=False, **FAST)
+def test_the_plan_reads_magnitudes_only_where_the_budget_pays_for_them() -> None:
+    codec, cfg = get_arch("grid-wavelet"), preset_config("fast")
+    small = codec.plan(128, 128, cfg, RateTarget("bpp", 0.5), 128 * 128 * 0.5 / 8)
+    large = codec.plan(128, 128, cfg, RateTarget("bpp", 2.0), 128 * 128 * 2.0 / 8)
+    assert not small.context_magnitudes and large.context_magnitudes
+    assert codec.plan(256, 256, cfg, RateTarget("psnr", 40.0), None).context_magnitudes
+    assert not codec.plan(64, 64, cfg, RateTarget("psnr", 40.0), None).context_magnitudes
+
+
+@pytest.mark.parametrize(("magnitudes", "minor"), [(True, MAGNITUDES_MINOR), (False, WAVELET_MINOR)])
+def test_a_context_reading_magnitudes_is_format_1_7(shared_data, magnitudes, minor) -> None:
+    pixels = medinr.read(shared_data / "cxr" / "train" / "0a7faa2a.jpg").pixels
+    square = np.ascontiguousarray(pixels[700:828, 700:828])
+    data = medinr.encode(square, bpp=1.0, grid_context_magnitudes=magnitudes, **FAST)
     container = read_container(data)
-    assert container.minor == WAVELET_MINOR
-    assert not get_arch("grid-wavelet").config_from_bytes(container.header.arch_config).context_magnitudes
-    assert psnr(crop, medinr.decode(data).pixels) > 28
+    assert container.minor == minor
+    assert get_arch("grid-wavelet").config_from_bytes(container.header.arch_config).context_magnitudes == magnitudes
+    assert psnr(square, medinr.decode(data).pixels) > 28
 
 
 def test_psnr_target_is_reached_and_no_target_decodes(crop) -> None:
