@@ -219,8 +219,39 @@ def test_step_count_follows_the_pixels_down_to_a_share_of_the_preset() -> None:
     assert steps_for(600, 700 * 700) == round(600 * 256 / 700)
     for pixels in (4000 * 4000, 8000 * 8000):  # very large frames: never below the share
         assert steps_for(1200, pixels) == round(MIN_STEP_SHARE * 1200) == 150
-    assert steps_for(300, 1024 * 1024) == steps_for(300, 2000 * 2000) == MIN_STEPS == 100  # nor below MIN_STEPS
+    assert steps_for(300, 1024 * 1024) == steps_for(300, 2000 * 2000) == MIN_STEPS == 150  # nor below MIN_STEPS
     assert steps_for(4, 2000 * 2000) == 4  # a tiny step count is kept
+
+
+@pytest.mark.parametrize("config", [GridConfig(levels=3, hidden=4, upsampling="cdf97", context_magnitudes=True),
+                                    GridConfig(levels=4, hidden=8, upsampling="bicubic")])
+def test_a_band_counts_the_rate_of_its_share_of_every_level(config) -> None:
+    """A frame trained in bands: the bands' latent rows partition every level, and each band's rate (under contexts
+    evaluated on those rows alone) is that of the same rows in the whole frame's, so a cycle over the bands counts
+    every latent once."""
+    frame = np.random.default_rng(5).integers(0, 256, (1100, 40)).astype(np.uint8)
+    fit = _FrameFit(frame, Normalisation.of(frame), config, load_init("random", "grid", config),
+                    preset_config("fast", arch="grid").grid)
+    rng = np.random.default_rng(6)
+    fit.latents = [torch.from_numpy(rng.integers(-6, 7, shape).astype(np.float32))
+                   for shape in config.level_shapes(*frame.shape)]
+    with torch.no_grad():
+        for p in [*fit.model.context, fit.model.level_bias]:
+            p.copy_(torch.from_numpy(rng.normal(0, 0.5, p.shape)))
+        whole = fit.model.rate_contexts(fit.latents)
+        bands = training_bands(frame.shape[0], fit.opts.band_rows)
+        assert bands is not None and len(bands) == 2
+        rows = [fit._latent_rows((*band, 0, frame.shape[1])) for band in bands]
+        for level, z in enumerate(fit.latents):
+            assert rows[0][level][0] == 0 and rows[0][level][1] == rows[1][level][0]
+            assert rows[1][level][1] == z.shape[0]
+        for band_rows in rows:
+            local = fit.model.rate_contexts(fit.latents, band_rows)
+            for out, full, (top, bottom) in zip(local, whole, band_rows):
+                torch.testing.assert_close(out, full[:, top:bottom])
+        total = sum(float(fit.model.rate_bits(fit.latents, rows=band_rows)) for band_rows in rows)
+        assert total == pytest.approx(float(fit.model.rate_bits(fit.latents)), rel=1e-5)
+    assert fit._latent_rows(None) is None
 
 
 def test_training_bands_cover_the_rows_in_bands_of_about_the_given_height() -> None:
@@ -249,20 +280,23 @@ def test_banded_training_visits_every_band_once_per_cycle(crop, monkeypatch) -> 
     assert learning_rates[0][0] == pytest.approx(fit.opts.lr_latent * 3**0.5)  # a latent sees the error every 3rd step
 
 
-@pytest.mark.parametrize("mode", ["bpp", "psnr"])
-def test_banded_training_steers_a_psnr_target_from_whole_frame_measurements(crop, mode, monkeypatch) -> None:
-    """A band's error is not the frame's: with bands, a PSNR target is steered only from the whole-frame measurement
-    every STEER_EVERY steps; a bpp target, whose rate term is always the whole frame's, also every rounded step."""
+@pytest.mark.parametrize(("mode", "context_every", "each_step"), [("bpp", 1, False), ("psnr", 1, False),
+                                                                  ("bpp", 2, True)])
+def test_banded_training_steers_from_whole_frame_measurements(crop, mode, context_every, each_step,
+                                                               monkeypatch) -> None:
+    """A band's error and rate are not the frame's: with bands, a target is steered only from the whole-frame
+    measurement every STEER_EVERY steps; a bpp target whose rate term is the whole frame's (contexts reused across
+    steps: every band's rate is counted) also every rounded step."""
     gains = []
     original = _FrameFit._steer
     monkeypatch.setattr(_FrameFit, "_steer", lambda self, target, bits, mse, bpp, gain:
                         gains.append(gain) or original(self, target, bits, mse, bpp, gain))
-    fit = _small_fit(crop, grid_steps=40, grid_band_rows=16)
+    fit = _small_fit(crop, grid_steps=40, grid_band_rows=16, grid_context_every=context_every)
     target, bits = (RateTarget("bpp", 1.0), crop.size * 1.0) if mode == "bpp" else (RateTarget("psnr", 40.0), None)
     fit.start(target, bits)
     fit.train(target, bits, None)
     every = grid_arch.STEER_GAIN * grid_arch.STEER_EVERY
-    assert every in gains and (grid_arch.STEER_GAIN in gains) == (mode == "bpp")
+    assert every in gains and (grid_arch.STEER_GAIN in gains) == each_step
 
 
 def test_calibrated_latent_budget_leaves_room_for_the_coded_network(crop) -> None:

@@ -18,7 +18,8 @@ Per frame:
    over 256x256 px that trains fewer than ``soft_round_fine_min_steps`` keeps plain noise on its full-resolution
    levels, where soft rounding measured worse), then (at most ``straight_through_steps``) straight-through
    rounding. The networks' learning rate falls above an expected latent rate of ``LR_NET_KNEE_BPP``. A frame of
-   768 rows or more measures each step's error on one horizontal band of about 512 rows (:func:`training_bands`).
+   768 rows or more measures each step's error on one horizontal band of about 512 rows (:func:`training_bands`),
+   and its rate on that band's share of every latent level's rows.
    For a bpp or PSNR target λ is steered multiplicatively every step towards the target rate or error; a bpp
    target's latent share is recalibrated twice from the real payload (coded network and exact latent coder).
 3. Network quantisation: each tensor's step follows its measured curvature (antithetic perturbation),
@@ -97,9 +98,12 @@ UNDERSHOOT_KEPT = 0.05
 #: 20: ``fast`` gave a 2000 px frame 37 steps (1/8 of 300), and 100 measured on cxr/train data at 0.5 / 1 / 2 bpp
 #: (fast, two threads): a 2000 px 8-bit image +1.63 / +1.59 / +0.20 dB for 40 -> 70 s, a 2000 px 12-bit proxy (112
 #: steps) +0.17 / +2.42 / +0.55 dB for 43 -> 80 s, an image resized to 1024 px (75 -> 100 steps) +0.25 / -0.01 /
-#: +0.14 dB for 14 -> 18 s. Frames up to 768 px at ``fast``, and every frame at ``balanced``, are unchanged
+#: +0.14 dB for 14 -> 18 s. Frames up to 768 px at ``fast``, and every frame at ``balanced``, are unchanged. 150 since
+#: a band's step counts only its band's rate (:meth:`_FrameFit._latent_rows`), which took a 2000 px ``grid-wavelet``
+#: step from 0.52 to 0.35 s: on two 2000 px cxr/train images (one 12-bit) at 0.5 / 1 / 2 bpp, ``fast``, two threads,
+#: 150 steps then gave +0.01 to +0.24 dB (mean +0.11) over the 100 before, in 43-48 s instead of 51-53 s
 REFERENCE_PIXELS = 256 * 256
-MIN_STEPS = 100
+MIN_STEPS = 150
 #: frames larger than REFERENCE_PIXELS get the preset's steps times (REFERENCE_PIXELS / pixels) ** STEP_EXPONENT,
 #: so encode time grows with the frame's side rather than staying flat. At 512 px (four cxr/train images, two 512 px
 #: crops and two resized to 512 px, 0.5 / 1 / 2 bpp, 2 threads, 2026-11-26): fast's 200 at 50 steps 4.7 s, at 100
@@ -488,11 +492,25 @@ class _FrameFit:
         if window is not None:
             target = target[window[0]:window[1], window[2]:window[3]]
         mse = (rec - target).pow(2).mean()
-        bpp = self.model.rate_bits(latents, contexts, frames) / self.pixels
+        rows = self._latent_rows(window)
+        share = 1.0 if rows is None else (window[1] - window[0]) / self.shape[0]
+        bpp = self.model.rate_bits(latents, contexts, frames, rows) / (self.pixels * share)
         loss = mse + self.lam * bpp
         if self.opts.temporal_weight and rec.dim() == 3:
             loss = loss + self.opts.temporal_weight * temporal_consistency_loss(rec, self.target)
         return loss, mse, bpp
+
+    def _latent_rows(self, window: tuple[int, int, int, int] | None) -> list[tuple[int, int]] | None:
+        """Per latent level, the rows whose rate a training step on ``window`` (a band of whole rows) counts: the
+        band's share of the level's rows, so the bands' shares partition every level (None: all, without a band, or
+        when contexts are reused across steps). A step then pays the context network for its band's latents alone,
+        on a 2000 px frame a quarter of them, and every latent gets its rate and error gradients in the same steps
+        (both scaled to the whole frame: unbiased estimates)."""
+        if window is None or self.opts.context_every != 1:
+            return None
+        top, bottom = window[:2]
+        return [(round(top * z.shape[0] / self.shape[0]), round(bottom * z.shape[0] / self.shape[0]))
+                for z in self.latents]
 
     def train(self, target: RateTarget, latent_bits: float | None, progress,
               frame_budget: float | None = None) -> None:
@@ -537,7 +555,7 @@ class _FrameFit:
             else:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
             if step % opts.context_every == 0:
-                contexts = self.model.rate_contexts(hat)
+                contexts = self.model.rate_contexts(hat, self._latent_rows(window))
             loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts, synth, window)
             loss.backward()
             contexts = [c.detach() for c in contexts]
@@ -549,15 +567,23 @@ class _FrameFit:
                     log_gain.zero_()
             if target.mode == "quality" or step < STEER_FROM * steps:
                 pass
-            elif not noisy and (window is None or target.mode == "bpp"):
+            elif not noisy and (window is None or (target.mode == "bpp" and self._latent_rows(window) is None)):
                 # this step's rate (and, on a whole frame, its error) are already those of the rounded latents
                 self._steer(target, latent_bits, float(mse.detach()), float(bpp.detach()), STEER_GAIN)
-            elif step % STEER_EVERY == 0:
-                with torch.no_grad():
-                    _, mse, bpp = self.loss([torch.round(z) for z in self.latents])
-                self._steer(target, latent_bits, float(mse), float(bpp), STEER_GAIN * STEER_EVERY)
+            elif step % STEER_EVERY == 0:  # a band's rate estimates the frame's too noisily to steer by
+                self._steer(target, latent_bits, *self._rounded_point(target), STEER_GAIN * STEER_EVERY)
             if progress:
                 progress(step + 1, steps)
+
+    def _rounded_point(self, target: RateTarget) -> tuple[float, float]:
+        """(MSE, bpp) of the whole frame's rounded latents, to steer by; for a bpp target the rate alone (MSE NaN,
+        unused: no synthesis)."""
+        with torch.no_grad():
+            rounded = [torch.round(z) for z in self.latents]
+            if target.mode == "bpp":
+                return math.nan, float(self.model.rate_bits(rounded)) / self.pixels
+            _, mse, bpp = self.loss(rounded)
+        return float(mse), float(bpp)
 
     def _frames_at(self, step: int) -> torch.Tensor | None:
         """A training step's frames (:func:`strided_frames`); None (all) for a single frame or with a

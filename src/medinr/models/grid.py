@@ -559,23 +559,51 @@ class GridModel(nn.Module):
                                self.config.context_magnitudes).reshape(2, -1)
         return out if checker_pass is None else out[:, _pass_positions(tuple(current.shape), checker_pass)]
 
-    def rate_contexts(self, latents: list[torch.Tensor]) -> list[torch.Tensor]:
+    def rate_contexts(self, latents: list[torch.Tensor],
+                      rows: list[tuple[int, int]] | None = None) -> list[torch.Tensor]:
         """Each level's Laplace (mean, log2 scale), (2, *shape), from the (detached) latents: differentiable in the
-        networks only (the inputs' gradient is small and costly)."""
+        networks only (the inputs' gradient is small and costly). ``rows`` (2D levels): per level, only its rows
+        top:bottom, (2, bottom - top, width) (:meth:`_rows_context`)."""
         weights = [*self.context, self.level_bias]
         parents = self.config.parents()
-        return [self._context(s, z.detach(), None if p is None else latents[p].detach(), weights,
-                              lambda h: h).reshape(2, *z.shape) for s, (z, p) in enumerate(zip(latents, parents))]
+        out = []
+        for s, (z, p) in enumerate(zip(latents, parents)):
+            parent = None if p is None else latents[p].detach()
+            if rows is None:
+                out.append(self._context(s, z.detach(), parent, weights, lambda h: h).reshape(2, *z.shape))
+            else:
+                out.append(self._rows_context(s, z.detach(), parent, weights, rows[s]))
+        return out
+
+    def _rows_context(self, level: int, current: torch.Tensor, parent: torch.Tensor | None,
+                      weights: list[torch.Tensor], rows: tuple[int, int]) -> torch.Tensor:
+        """:meth:`_context` of a 2D level's rows top:bottom, (2, bottom - top, width): evaluated on those rows and
+        two more each side (starting at an even row, so the checkerboard's parity and the parent's alignment are
+        the level's), with the parent's rows they read; the same values as those rows of the whole level's."""
+        top, bottom = rows
+        first = max(0, top - 2)
+        first -= first % 2
+        last = min(current.shape[0], bottom + 2)
+        if parent is not None:
+            halved = parent.shape[0] != current.shape[0]
+            parent = parent[first // 2:(last + 1) // 2] if halved else parent[first:last]
+        out = self._context(level, current[first:last], parent, weights, lambda h: h)
+        return out.reshape(2, last - first, -1)[:, top - first:bottom - first]
 
     def rate_bits(self, latents: list[torch.Tensor], contexts: list[torch.Tensor] | None = None,
-                  frames: torch.Tensor | None = None) -> torch.Tensor:
+                  frames: torch.Tensor | None = None, rows: list[tuple[int, int]] | None = None) -> torch.Tensor:
         """Code length in bits of (noisy or rounded) latents under the context model, differentiable in the
         latents and the networks; ``contexts``: :meth:`rate_contexts` already evaluated (possibly of earlier
-        latents, see ``GridOptions.context_every``). ``frames`` (training a sequence): the levels that keep every
-        frame count only these frames', scaled to the whole (an unbiased estimate)."""
+        latents, see ``GridOptions.context_every``; of the same ``rows``). ``frames`` (training a sequence): the
+        levels that keep every frame count only these frames', scaled to the whole (an unbiased estimate).
+        ``rows`` (2D levels): per level, only the latents of its rows top:bottom."""
         total = latents[0].new_zeros(())
         lo, hi = (i / SCALE_STEPS for i in SCALE_INDEX_RANGE)
-        for z, out in zip(latents, self.rate_contexts(latents) if contexts is None else contexts):
+        if contexts is None:
+            contexts = self.rate_contexts(latents, rows)
+        if rows is not None:
+            latents = [z[top:bottom] for z, (top, bottom) in zip(latents, rows)]
+        for z, out in zip(latents, contexts):
             weight = 1.0
             if frames is not None and z.shape[0] == latents[0].shape[0]:
                 z, out, weight = z[frames], out[:, frames], z.shape[0] / len(frames)
