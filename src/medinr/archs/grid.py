@@ -580,8 +580,8 @@ class _FrameFit:
         unused: no synthesis)."""
         with torch.no_grad():
             rounded = [torch.round(z) for z in self.latents]
-            if target.mode == "bpp":
-                return math.nan, float(self.model.rate_bits(rounded)) / self.pixels
+            if target.mode == "bpp":  # divided as :meth:`loss` divides (in the tensor's precision): the same λ
+                return math.nan, float(self.model.rate_bits(rounded) / self.pixels)
             _, mse, bpp = self.loss(rounded)
         return float(mse), float(bpp)
 
