@@ -349,7 +349,7 @@ def _best_within_budget(coded: Callable[[int, float], tuple[int, float]], rival_
         if size(delta) > COARSER_REACH * budget or delta >= MAX_ERROR_LIMIT:
             return None
         delta += 1  # its error may still beat the rival's (COARSER_REACH)
-        size(delta)
+        size(delta)  # its plain-rounded file joins the candidates even when RDO factors follow
     for factor in RDO_FACTORS:  # the next factor only while the previous one overshot
         if delta < 1 or size(delta, factor) <= budget:
             break

@@ -554,8 +554,9 @@ class _FrameFit:
                 synth = [soft_round(z, t) if on else z for z, on in zip(hat, soft)] if any(soft) else None
             else:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
+            rows = self._latent_rows(window)
             if step % opts.context_every == 0:
-                contexts = self.model.rate_contexts(hat, self._latent_rows(window))
+                contexts = self.model.rate_contexts(hat, rows)
             loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts, synth, window)
             loss.backward()
             contexts = [c.detach() for c in contexts]
@@ -567,7 +568,7 @@ class _FrameFit:
                     log_gain.zero_()
             if target.mode == "quality" or step < STEER_FROM * steps:
                 pass
-            elif not noisy and (window is None or (target.mode == "bpp" and self._latent_rows(window) is None)):
+            elif not noisy and (window is None or (target.mode == "bpp" and rows is None)):
                 # this step's rate (and, on a whole frame, its error) are already those of the rounded latents
                 self._steer(target, latent_bits, float(mse.detach()), float(bpp.detach()), STEER_GAIN)
             elif step % STEER_EVERY == 0:  # a band's rate estimates the frame's too noisily to steer by

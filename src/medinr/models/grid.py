@@ -337,8 +337,9 @@ def _subgrid_context(current: torch.Tensor, parent: torch.Tensor | None, passes:
     w1, b1, w2, b2 = weights
     shape = tuple(current.shape)
     dims = len(shape)
-    hood_end = 9 * (2 if magnitudes else 1)  # w1's columns: parent terms, face terms, the flag
-    faces_end = hood_end + 2 * dims * (2 if magnitudes else 1)
+    copies = 2 if magnitudes else 1  # w1's columns: parent terms, face terms (each with magnitudes), the flag
+    hood_end = 9 * copies
+    faces_end = hood_end + 2 * dims * copies
     halved = [True] * dims if parent is None else [m != n for m, n in zip(parent.shape, shape)]
     # extent of the parent term's grid per axis: the parent's (half the level's, or all of it where not halved)
     extent = [(n + 1) // 2 if h else n for n, h in zip(shape, halved)]
