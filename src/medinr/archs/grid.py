@@ -180,7 +180,8 @@ LR_NET_KNEE_BPP = 1.0
 #: refit_context`). 50 whole-frame steps after training, on 1024 px cxr/train proxies (``fast``), cut the model's
 #: rate by 7-9 % at 0.06 bpp and 3 % at 0.25 bpp: +0.04 to +0.21 dB at the same file size (mean +0.10), for 3 s of
 #: a 30 s encode. Refitting when straight-through training starts did as well (two proxies, 0.06 / 0.25 bpp, +0.03
-#: to +0.22 dB) and leaves the last steps to steer the rate to the budget with the sharper model
+#: to +0.22 dB) and leaves the last steps to steer the rate to the budget with the sharper model. Frames under
+#: REFERENCE_PIXELS skip it: two 64 px MR train slices lost 0.49 / 0.59 dB at 1 bpp (a 4 kbit file)
 CONTEXT_REFIT_STEPS, CONTEXT_REFIT_LR = 50, 1e-2
 #: fractions of the steps at which a bpp target's latent budget is recalibrated from real coded sizes
 #: (:meth:`_FrameFit.calibrate`)
@@ -574,7 +575,7 @@ class _FrameFit:
                 curvature = curvature or self.curvature(self._network_log2_step())
                 latent_bits = self.calibrate(frame_budget or 0.0, curvature)
             noisy = step < noise_steps
-            if step == noise_steps and self.config.wavelet:
+            if step == noise_steps and self.config.wavelet and self.pixels >= REFERENCE_PIXELS:
                 self.refit_context()
             synth = None
             if noisy:
