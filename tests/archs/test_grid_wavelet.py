@@ -100,6 +100,39 @@ def test_start_point_meets_the_rate_and_codes_the_frame(crop) -> None:
     assert float((rec - fit.target).pow(2).mean()) < 0.05 * float(fit.target.var())
 
 
+def _started_fit(crop: np.ndarray, bpp: float) -> _FrameFit:
+    config = GridConfig(levels=3, hidden=4, upsampling="cdf97", context_magnitudes=True)
+    fit = _FrameFit(crop, Normalisation.of(crop), config, load_init("random", "grid", config),
+                    preset_config("fast", arch="grid-wavelet").grid)
+    fit.start(RateTarget("bpp", bpp), bpp * crop.size)
+    return fit
+
+
+def test_low_rate_start_takes_lambda_from_the_step(crop) -> None:
+    """At a low rate the dead zone zeroes most subbands and the start's error falls under q²/12; λ then follows the
+    step (as a quality target's does), not that error."""
+    fit = _started_fit(crop, 0.1)
+    q = float(fit.model.gain[0])
+    assert fit.lam == pytest.approx(2 * np.log(2) * q * q / 12, rel=1e-6)
+
+
+def test_entropy_model_refit_lowers_the_rounded_latents_rate_and_nothing_else(crop) -> None:
+    """The refit trains only the context network and level biases, on the rounded latents."""
+    fit = _started_fit(crop, 1.0)
+    rounded = [torch.round(z.detach()) for z in fit.latents]
+    latents = [z.detach().clone() for z in fit.latents]
+    context = {id(p) for p in [*fit.model.context, fit.model.level_bias]}
+    others = [(p, p.detach().clone()) for p in fit.model.parameters() if id(p) not in context]
+    with torch.no_grad():
+        before = float(fit.model.rate_bits(rounded))
+    fit.refit_context()
+    with torch.no_grad():
+        after = float(fit.model.rate_bits(rounded))
+    assert after < 0.98 * before
+    assert all(torch.equal(z, z0) for z, z0 in zip(fit.latents, latents))
+    assert all(torch.equal(p, p0) for p, p0 in others)
+
+
 def test_high_rate_start_keeps_every_subband_within_the_latent_range(crop) -> None:
     """At 8 bpp one step for all subbands would put the approximation (2x larger a level) past MAX_ABS_LATENT;
     its step is raised instead, and the start still codes the frame almost exactly."""
