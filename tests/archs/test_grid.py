@@ -236,7 +236,7 @@ def test_a_band_counts_the_rate_of_its_share_of_every_level(config) -> None:
     fit.latents = [torch.from_numpy(rng.integers(-6, 7, shape).astype(np.float32))
                    for shape in config.level_shapes(*frame.shape)]
     with torch.no_grad():
-        for p in [*fit.model.context, fit.model.level_bias]:
+        for p in fit.model.entropy_parameters():
             p.copy_(torch.from_numpy(rng.normal(0, 0.5, p.shape)))
         whole = fit.model.rate_contexts(fit.latents)
         bands = training_bands(frame.shape[0], fit.opts.band_rows)

@@ -121,7 +121,7 @@ def test_entropy_model_refit_lowers_the_rounded_latents_rate_and_nothing_else(cr
     fit = _started_fit(crop, 1.0)
     rounded = [torch.round(z.detach()) for z in fit.latents]
     latents = [z.detach().clone() for z in fit.latents]
-    context = {id(p) for p in [*fit.model.context, fit.model.level_bias]}
+    context = {id(p) for p in fit.model.entropy_parameters()}
     others = [(p, p.detach().clone()) for p in fit.model.parameters() if id(p) not in context]
     with torch.no_grad():
         before = float(fit.model.rate_bits(rounded))

@@ -523,7 +523,7 @@ class _FrameFit:
         steps then train latents and networks against the sharper model. A banded frame's steps take turns on its
         bands' rows."""
         rounded = [torch.round(z.detach()) for z in self.latents]
-        opt = _Adam([([*self.model.context, self.model.level_bias], CONTEXT_REFIT_LR)])
+        opt = _Adam([(self.model.entropy_parameters(), CONTEXT_REFIT_LR)])
         bands = training_bands(self.shape[0], self.opts.band_rows) or [(0, self.shape[0])]
         for step in range(CONTEXT_REFIT_STEPS):
             top, bottom = bands[step % len(bands)]
@@ -696,7 +696,7 @@ class _FrameFit:
         quantisation, 31.6 after). Probing with noise of the step's size instead overstated the error of tensors
         whose deltas are smaller than the step (their error is the delta), which cost network bytes at low rates."""
         hat = [torch.from_numpy(z.astype(np.float32)) for z in self.integer_latents()]
-        rate_params = {id(p) for p in [*self.model.context, self.model.level_bias]}
+        rate_params = {id(p) for p in self.model.entropy_parameters()}
         frames = self._frames_at(0)  # a sequence trained on strided frames is probed on them too
         target = self.target if frames is None else self.target[frames]
 

@@ -549,6 +549,10 @@ class GridModel(nn.Module):
 
     # ---- entropy model -----------------------------------------------------------------------------
 
+    def entropy_parameters(self) -> list[nn.Parameter]:
+        """The entropy model's tensors: the context network's, then the per-level (mean, log2 scale) biases."""
+        return [*self.context, self.level_bias]
+
     def _context(self, level: int, current: torch.Tensor, parent: torch.Tensor | None,
                  weights: list[torch.Tensor], hidden_round: Callable[[torch.Tensor], torch.Tensor],
                  checker_pass: int | None = None) -> torch.Tensor:
@@ -565,7 +569,7 @@ class GridModel(nn.Module):
         """Each level's Laplace (mean, log2 scale), (2, *shape), from the (detached) latents: differentiable in the
         networks only (the inputs' gradient is small and costly). ``rows`` (2D levels): per level, only its rows
         top:bottom, (2, bottom - top, width) (:meth:`_rows_context`)."""
-        weights = [*self.context, self.level_bias]
+        weights = self.entropy_parameters()
         parents = self.config.parents()
         out = []
         for s, (z, p) in enumerate(zip(latents, parents)):
@@ -625,7 +629,7 @@ class GridModel(nn.Module):
         exact, so the result does not depend on thread count or summation order.
         """
         weights = [torch.from_numpy(np.clip(fixed_point(p.detach().double().numpy(), _W_FRAC), -_W_MAX, _W_MAX))
-                   for p in [*self.context, self.level_bias]]
+                   for p in self.entropy_parameters()]
 
         @torch.no_grad()
         def predict(level: int, current: np.ndarray, parent: np.ndarray | None,
