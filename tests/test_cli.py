@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import medinr
 from medinr.cli import main
+from medinr.errors import MedinrError
 
 FAST = ["--preset", "fast", "--steps", "30", "--quiet"]
 
@@ -108,6 +109,21 @@ def test_bench_writes_results_with_bd_rate(workdir) -> None:
     medinr_results = document["codecs"][0]["results"]
     assert len(medinr_results["bpp"]) == 2 and all(b > 0 for b in medinr_results["bpp"])
     assert "medinr:seed:fast" in document["bd_rate_vs_anchor"]["per_codec"]
+
+
+def test_bench_auto_bpps_sets_the_psnr_window(workdir, monkeypatch) -> None:
+    from medinr.bench import runner
+
+    seen = {}
+
+    def fake_run_bench(specs, cfg, progress=None, out=None, resume=False):
+        seen["cfg"] = cfg
+        raise MedinrError("stop here")
+
+    monkeypatch.setattr(runner, "run_bench", fake_run_bench)
+    result = run("bench", workdir / "cxr.png", "--codecs", "medinr:seed:fast,jpeg2000", "--bpps", "auto", "--quiet")
+    assert result.exit_code != 0 and "stop here" in result.output
+    assert seen["cfg"].medinr_window == [35.0, 40.0, 45.0, 50.0]
 
 
 @pytest.mark.parametrize("command", ["encode", "decode", "info", "bench", "meta-train", "demo", "verify", "report"])

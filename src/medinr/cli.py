@@ -243,7 +243,9 @@ def _floats(text: str) -> list[float]:
               help="Comma-separated: medinr, medinr:ARCH[:PRESET] (e.g. medinr:grid:fast), jpeg, jpeg2000, htj2k, "
                    "jpegls, jpegxl, avif, spiht, coin, autoencoder, liif; for sequences x264, x265 (veryslow), "
                    "x264-medium, x265-medium, jpeg2000-frames, nerv, medinr:seed-video[:PRESET].")
-@click.option("--bpps", default=None, help="medinr target bpps [default 0.25,0.5,1,2; quick 0.25,1].")
+@click.option("--bpps", default=None,
+              help="medinr target bpps [default 0.25,0.5,1,2; quick 0.25,1]; 'auto': per image, where the anchor "
+                   "gives 35, 40, 45 and 50 dB (the BD-rate target's window).")
 @click.option("--preset", type=click.Choice(PRESETS), default=None, help="Preset of plain 'medinr' [default fast].")
 @click.option("--arch", type=str, default=None, help="Architecture of plain 'medinr' (default: the preset's).")
 @click.option("--fit-steps", type=int, default=None, help="Override medinr's fitting steps (seed and grid).")
@@ -292,7 +294,7 @@ def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | N
     BD-PSNR against the anchor; sequences also in Mbps, per-frame quality, flicker, against x265 veryslow
     and per-frame JPEG 2000); `medinr report` turns it into an HTML page.
     """
-    from medinr.bench.runner import make_config, run_bench
+    from medinr.bench.runner import AUTO_WINDOW_PSNRS, make_config, run_bench
 
     def names(text: str) -> list[str]:
         return [c.strip() for c in text.split(",") if c.strip()]
@@ -301,7 +303,9 @@ def bench(specs: tuple[str, ...], codecs: str, bpps: str | None, preset: str | N
         _ablation(list(specs), names(ablation_inits or ""), ablation_images, bpps, fit_steps, crop, out, quiet)
         return
 
-    cfg = make_config(quick, codecs=names(codecs), medinr_bpps=_floats(bpps) if bpps else None, preset=preset,
+    auto = bpps is not None and bpps.strip().lower() == "auto"
+    cfg = make_config(quick, codecs=names(codecs), medinr_bpps=_floats(bpps) if bpps and not auto else None,
+                      medinr_window=AUTO_WINDOW_PSNRS if auto else None, preset=preset,
                       arch=arch, fit_steps=fit_steps, coin_steps=coin_steps, anchor=anchor, frames=frames,
                       sequence_frames=seq_frames, sequence_crop=seq_crop,
                       sequence_bpps=_floats(seq_bpps) if seq_bpps else None,

@@ -109,3 +109,32 @@ def test_unreachable_medinr_target_is_skipped_not_an_error(tmp_path, shared_data
     entry = document["images"][0]["codecs"]["medinr:seed:fast"]
     assert entry["status"] == "done" and [p["rate"] for p in entry["points"]] == [8.0]
     assert any("bpp 0.01 skipped" in n and "impossible" in n for n in entry["notes"])
+
+
+def test_window_bpps_follow_the_anchor_curve() -> None:
+    """``--bpps auto``: log bpp interpolated in PSNR, clamped to the curve, rounded, deduplicated, ascending."""
+    points = [{"bpp": b, "psnr": p} for b, p in [(0.8, 45.0), (0.1, 30.0), (0.4, 40.0), (0.2, 35.0), (0.3, 34.0)]]
+    assert runner.window_bpps(points, [40.0, 35.0]) == [0.2, 0.4]
+    assert runner.window_bpps(points, [37.5]) == [0.283]  # the geometric mean of 0.2 and 0.4
+    assert runner.window_bpps(points, [20.0, 25.0, 60.0]) == [0.1, 0.8]  # outside the curve: its ends, once each
+    with pytest.raises(runner.UnsupportedInput, match="two finite points"):
+        runner.window_bpps([{"bpp": 0.5, "psnr": float("inf")}, {"bpp": 0.4, "psnr": 40.0}], [40.0])
+
+
+def test_auto_targets_come_from_the_anchor_on_each_image(tmp_path, shared_data) -> None:
+    """medinr's targets are where the anchor of the same run gives the window's PSNRs on that image."""
+    cfg = make_config(codecs=["medinr:seed:fast", "jpeg2000"], medinr_window=[30.0, 35.0], fit_steps=5, crop=64,
+                      threads=1)
+    document = run_bench([str(shared_data / "cxr" / "test" / "txv_512_00000001_000.png")], cfg,
+                         out=tmp_path / "results.json")
+    record = document["images"][0]
+    expected = runner.window_bpps(record["codecs"]["jpeg2000"]["points"], [30.0, 35.0])
+    entry = record["codecs"]["medinr:seed:fast"]
+    assert [p["rate"] for p in entry["points"]] == expected and len(expected) == 2
+    assert any("dB on this image" in n for n in entry["notes"])
+    for bad in ([], [0.0]):
+        with pytest.raises(MedinrError, match="window"):
+            runner.validate_config(make_config(codecs=["jpeg2000"], medinr_window=bad))
+    with pytest.raises(MedinrError, match="anchor must be a baseline"):
+        runner.validate_config(make_config(codecs=["medinr:seed:fast"], anchor="medinr:seed:fast",
+                                           medinr_window=[40.0]))

@@ -383,6 +383,26 @@ text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f2
 .note{color:#555;font-size:13px}code{background:#f4f4f4;padding:1px 4px}"""
 
 
+def targets_text(cfg: Any) -> str:
+    """medinr's still-image targets in words: fixed bpps, or per image where the anchor gives the window's PSNRs."""
+    if cfg.medinr_window is not None:
+        return f"per image, the bpps where {cfg.anchor} gives {', '.join(f'{p:g}' for p in cfg.medinr_window)} dB"
+    return f"{', '.join(f'{b:g}' for b in cfg.medinr_bpps)} bpp"
+
+
+def matched_bpp(cfg: Any, records: list[dict[str, Any]], sequences: bool) -> float:
+    """The rate of the matched-rate bars and tables: the middle medinr target (with per-image targets, the median of
+    those the records hold)."""
+    if sequences:
+        bpps = sorted(cfg.sequence_bpps or cfg.medinr_bpps)
+    elif cfg.medinr_window is not None:
+        bpps = sorted(float(p["rate"]) for r in records for name, entry in r["codecs"].items()
+                      if name.startswith("medinr") for p in entry.get("points", [])) or sorted(cfg.medinr_bpps)
+    else:
+        bpps = sorted(cfg.medinr_bpps)
+    return bpps[(len(bpps) - 1) // 2]
+
+
 def _notes(document: dict[str, Any]) -> str:
     cfg = document["config"]
     not_built = document.get("not_built", NOT_BUILT)
@@ -426,8 +446,7 @@ def write_report(results: Path, out_dir: Path, *, visuals: bool = True) -> Path:
         records = [r for r in document["images"] if r["id"] in ids]
         sequences = entry.get("kind") == "sequences"
         anchor = entry["bd_vs_anchor"]["anchor"]
-        bpps = sorted((cfg.sequence_bpps or cfg.medinr_bpps) if sequences else cfg.medinr_bpps)
-        matched = bpps[(len(bpps) - 1) // 2]
+        matched = matched_bpp(cfg, records, sequences)
         unit = "sequence(s)" if sequences else "image(s)"
         parts = [f"<h2>{html.escape(dataset)} <span class=note>({len(records)} {unit})</span></h2>"]
         if rd_figure(entry, records, f"{dataset}: rate-distortion (mean over images)", out_dir / f"rd_{slug}.png"):
@@ -464,9 +483,9 @@ def write_report(results: Path, out_dir: Path, *, visuals: bool = True) -> Path:
 <html lang="en"><head><meta charset="utf-8"><title>medinr benchmark</title><style>{_CSS}</style></head>
 <body><h1>medinr benchmark report</h1>
 <p>Codecs: {html.escape(', '.join(codecs))}. Anchor: {html.escape(document['bd_rate_vs_anchor']['anchor'])}
-(sequences: {html.escape(', '.join(cfg.video_anchors))} where run). medinr targets: {html.escape(
-        ', '.join(f'{b:g}' for b in cfg.medinr_bpps))} bpp{'' if not cfg.sequence_bpps else ' (sequences ' + html.escape(
-        ', '.join(f'{b:g}' for b in cfg.sequence_bpps)) + ')'}{' (quick run)' if cfg.quick else ''}.
+(sequences: {html.escape(', '.join(cfg.video_anchors))} where run). medinr targets: {html.escape(targets_text(cfg))}{
+        '' if not cfg.sequence_bpps else ' (sequences ' + html.escape(', '.join(f'{b:g}' for b in cfg.sequence_bpps))
+        + ' bpp)'}{' (quick run)' if cfg.quick else ''}.
 Machine: {html.escape(str(machine.get('platform')))}, {machine.get('cpus')} CPUs, {cfg.jobs} job(s);
 run time {document['elapsed_seconds'] / 60:.1f} min.</p>
 {_notes(document)}

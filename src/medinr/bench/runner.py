@@ -75,11 +75,14 @@ class BenchConfig:
     spread points of each baseline's sweep (None: all). ``fit_steps`` overrides medinr's fitting steps (seed,
     grid and grid-video); ``coin_steps`` is COIN's, ``nerv_steps`` NeRV's. Sequences: ``sequence_frames`` keeps their first N
     frames, ``sequence_crop`` crops them (None: ``crop``), ``sequence_bpps`` are medinr's targets on them (None:
-    ``medinr_bpps``); ``video_anchors`` are their BD-rate anchors (those among the codecs).
+    ``medinr_bpps``); ``video_anchors`` are their BD-rate anchors (those among the codecs). ``medinr_window``
+    (``--bpps auto``): medinr's targets on each still image are instead the bpps where the anchor gives these PSNRs
+    (:func:`window_bpps`), so every image is measured where the BD-rate target is set, whatever its content.
     """
 
     codecs: list[str] = field(default_factory=lambda: ["medinr", "jpeg2000", "jpegxl", "jpeg"])
     medinr_bpps: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0])
+    medinr_window: list[float] | None = None
     preset: str = "fast"
     arch: str | None = None
     fit_steps: int | None = None
@@ -104,7 +107,7 @@ class BenchConfig:
 
 
 #: Fields that change what a unit measures: a results file made with other values cannot be resumed.
-MEASUREMENT_FIELDS = ("medinr_bpps", "preset", "arch", "fit_steps", "coin_steps", "frames", "slice", "resize",
+MEASUREMENT_FIELDS = ("medinr_bpps", "medinr_window", "preset", "arch", "fit_steps", "coin_steps", "frames", "slice", "resize",
                       "crop", "rate_points", "max_baseline_bpp", "sequence_frames", "sequence_crop", "sequence_bpps",
                       "nerv_steps")
 #: ``--quick``: two medinr points and five per baseline on 256 px crops. Measured on this project's 2-core
@@ -117,6 +120,10 @@ MEASUREMENT_FIELDS = ("medinr_bpps", "preset", "arch", "fit_steps", "coin_steps"
 #: x265 ``veryslow`` sweeps about 3 and 7 CPU-s, per-frame JPEG 2000 under 1 s: the two cine-test sequences take
 #: about 2.5 CPU-minutes with one medinr video codec. Per-frame ``medinr:grid:fast`` costs about 95 CPU-s a point,
 #: ``medinr:grid-video:fast`` about 70 and ``medinr:grid-mc:fast`` about 100 (2026-11-26, one thread per job, two jobs).
+#: ``--bpps auto``: PSNRs (dB) spread evenly over the BD-rate target's window (BD_WINDOW_DB). Smooth full-size X-rays
+#: reach this window at 0.05-0.6 bpp with JPEG 2000, MR slices at 0.5-4 bpp: fixed targets miss most of it on one
+#: kind or the other.
+AUTO_WINDOW_PSNRS = [float(p) for p in np.linspace(*BD_WINDOW_DB, 4)]
 QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "coin_steps": 500, "nerv_steps": 300,
          "sequence_frames": 10, "sequence_crop": 128, "sequence_bpps": [0.05, 0.2, 1.0]}
 
@@ -222,6 +229,10 @@ def validate_config(cfg: BenchConfig) -> None:
     for name in cfg.codecs:
         if parse_medinr(name, cfg) is None and name not in VIDEO_BASELINES:
             get_codec(name, cfg)
+    if cfg.medinr_window is not None and (not cfg.medinr_window or any(not 0 < p < 200 for p in cfg.medinr_window)):
+        raise MedinrError(f"medinr window PSNRs must lie in (0, 200) dB, got {cfg.medinr_window}")
+    if cfg.medinr_window is not None and parse_medinr(cfg.anchor, cfg) is not None:
+        raise MedinrError("--bpps auto takes medinr's targets from the anchor's curve: the anchor must be a baseline")
     for key in ("medinr_bpps", "sequence_bpps"):
         bpps = getattr(cfg, key)
         if bpps is not None and (not bpps or any(not 0 < b < 64 for b in bpps)):
@@ -319,8 +330,16 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
 
     options: dict[str, Any] = {"arch": arch, "fit_steps": cfg.fit_steps, "grid_steps": cfg.fit_steps,
                                "video_steps": cfg.fit_steps, "threads": threads}
+    if sequence:
+        targets = cfg.sequence_bpps or cfg.medinr_bpps
+    elif cfg.medinr_window is not None:
+        targets = window_bpps(_baseline_points(cfg.anchor, image, cfg, [], False), cfg.medinr_window)
+        notes.append(f"targets {', '.join(f'{t:g}' for t in targets)} bpp: where {cfg.anchor} gives "
+                     f"{', '.join(f'{p:g}' for p in cfg.medinr_window)} dB on this image")
+    else:
+        targets = cfg.medinr_bpps
     points = []
-    for index, target in enumerate((cfg.sequence_bpps or cfg.medinr_bpps) if sequence else cfg.medinr_bpps):
+    for index, target in enumerate(targets):
         try:
             result = medinr_codec.encode_report(image, bpp=target, preset=preset, **options)
         except RateControlError as exc:
@@ -339,6 +358,20 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
             point["bitstream_b64"] = base64.b64encode(result.data).decode("ascii")
         points.append(point)
     return points
+
+
+def window_bpps(anchor_points: list[dict[str, Any]], psnrs: list[float]) -> list[float]:
+    """The bpps at which the anchor's curve reaches ``psnrs``: log bpp interpolated linearly in PSNR between its
+    points (by bpp, each that beats every smaller file's PSNR), each clamped to the curve's own bpp range and
+    rounded to three significant digits, duplicates dropped, ascending."""
+    curve: list[tuple[float, float]] = []
+    for bpp, quality in sorted((float(p["bpp"]), float(p["psnr"])) for p in anchor_points):
+        if math.isfinite(quality) and bpp > 0 and (not curve or quality > curve[-1][1]):
+            curve.append((math.log(bpp), quality))
+    if len(curve) < 2:
+        raise UnsupportedInput("--bpps auto needs at least two finite points of the anchor's curve on this image")
+    log_bpps, qualities = zip(*curve)
+    return sorted({float(f"{math.exp(np.interp(p, qualities, log_bpps)):.3g}") for p in psnrs})
 
 
 def sweep_points(sweep: list[float], count: int | None) -> list[float]:
