@@ -117,6 +117,7 @@ def test_window_bpps_follow_the_anchor_curve() -> None:
     assert runner.window_bpps(points, [40.0, 35.0]) == [0.2, 0.4]
     assert runner.window_bpps(points, [37.5]) == [0.283]  # the geometric mean of 0.2 and 0.4
     assert runner.window_bpps(points, [20.0, 25.0, 60.0]) == [0.1, 0.8]  # outside the curve: its ends, once each
+    assert runner.window_bpps(points, [30.0, 30.2, 35.0]) == [0.1, 0.2]  # 0.1 and 0.102 count as one
     with pytest.raises(runner.UnsupportedInput, match="two finite points"):
         runner.window_bpps([{"bpp": 0.5, "psnr": float("inf")}, {"bpp": 0.4, "psnr": 40.0}], [40.0])
 

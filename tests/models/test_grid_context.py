@@ -85,13 +85,13 @@ def test_exact_pass_predictor_matches_the_gathered_features(shape, parent_shape,
     rng = np.random.default_rng(2)
     model = GridModel(GridConfig(levels=2, dims=len(shape), context_magnitudes=magnitudes))
     with torch.no_grad():
-        for p in [*model.context, model.level_bias]:
+        for p in model.entropy_parameters():
             p.copy_(torch.from_numpy(rng.normal(0, 0.5, p.shape)))
     current = rng.integers(-40, 41, shape).astype(np.float64)
     parent = None if parent_shape is None else rng.integers(-40, 41, parent_shape).astype(np.float64)
     level = 0 if parent is not None else 1
     w1, b1, w2, b2, bias = [torch.from_numpy(np.clip(fixed_point(p.detach().double().numpy(), _W_FRAC),
-                                                     -_W_MAX, _W_MAX)) for p in [*model.context, model.level_bias]]
+                                                     -_W_MAX, _W_MAX)) for p in model.entropy_parameters()]
     features = context_features(torch.from_numpy(current), None if parent is None else torch.from_numpy(parent),
                                 magnitudes=magnitudes)
     hidden = _round_hidden(torch.relu(b1[:, None] + w1 @ features))
@@ -113,7 +113,7 @@ def test_training_context_matches_the_gathered_features(shape, parent_shape, mag
     model = GridModel(GridConfig(levels=2, dims=len(shape), context_magnitudes=magnitudes))
     current = torch.from_numpy(rng.normal(0, 3, shape).astype(np.float32))
     parent = torch.from_numpy(rng.normal(0, 3, parent_shape).astype(np.float32))
-    w1, b1, w2, b2, bias = [*model.context, model.level_bias]
+    w1, b1, w2, b2, bias = model.entropy_parameters()
     with torch.no_grad():
         w2.copy_(torch.from_numpy(rng.normal(0, 0.5, w2.shape)))
         features = context_features(current, parent, magnitudes=magnitudes)
@@ -133,7 +133,7 @@ def test_training_context_gradient_matches_the_gathered_features(shape, parent_s
     model = GridModel(GridConfig(levels=2, dims=len(shape), context_magnitudes=magnitudes)).double()
     current = torch.from_numpy(rng.normal(0, 3, shape))
     parent = torch.from_numpy(rng.normal(0, 3, parent_shape))
-    weights = [*model.context, model.level_bias]
+    weights = model.entropy_parameters()
     w1, b1, w2, b2, bias = weights
     upstream = torch.from_numpy(rng.normal(0, 1, (2, current.numel())))
 

@@ -124,6 +124,8 @@ MEASUREMENT_FIELDS = ("medinr_bpps", "medinr_window", "preset", "arch", "fit_ste
 #: reach this window at 0.05-0.6 bpp with JPEG 2000, MR slices at 0.5-4 bpp: fixed targets miss most of it on one
 #: kind or the other.
 AUTO_WINDOW_PSNRS = [float(p) for p in np.linspace(*BD_WINDOW_DB, 4)]
+#: ... and targets closer than this ratio count as one
+AUTO_MIN_RATIO = 1.1
 QUICK = {"medinr_bpps": [0.25, 1.0], "preset": "fast", "crop": 256, "coin_steps": 500, "nerv_steps": 300,
          "sequence_frames": 10, "sequence_crop": 128, "sequence_bpps": [0.05, 0.2, 1.0]}
 
@@ -363,7 +365,8 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
 def window_bpps(anchor_points: list[dict[str, Any]], psnrs: list[float]) -> list[float]:
     """The bpps at which the anchor's curve reaches ``psnrs``: log bpp interpolated linearly in PSNR between its
     points (by bpp, each that beats every smaller file's PSNR), each clamped to the curve's own bpp range and
-    rounded to three significant digits, duplicates dropped, ascending."""
+    rounded to three significant digits, ascending; a target within AUTO_MIN_RATIO of the one below it is dropped
+    (two PSNRs clamped to the same end of the curve)."""
     curve: list[tuple[float, float]] = []
     for bpp, quality in sorted((float(p["bpp"]), float(p["psnr"])) for p in anchor_points):
         if math.isfinite(quality) and bpp > 0 and (not curve or quality > curve[-1][1]):
@@ -371,7 +374,11 @@ def window_bpps(anchor_points: list[dict[str, Any]], psnrs: list[float]) -> list
     if len(curve) < 2:
         raise UnsupportedInput("--bpps auto needs at least two finite points of the anchor's curve on this image")
     log_bpps, qualities = zip(*curve)
-    return sorted({float(f"{math.exp(np.interp(p, qualities, log_bpps)):.3g}") for p in psnrs})
+    targets: list[float] = []
+    for bpp in sorted(float(f"{math.exp(np.interp(p, qualities, log_bpps)):.3g}") for p in psnrs):
+        if not targets or bpp > AUTO_MIN_RATIO * targets[-1]:
+            targets.append(bpp)
+    return targets
 
 
 def sweep_points(sweep: list[float], count: int | None) -> list[float]:
