@@ -133,6 +133,10 @@ def test_auto_targets_come_from_the_anchor_on_each_image(tmp_path, shared_data) 
     entry = record["codecs"]["medinr:seed:fast"]
     assert [p["rate"] for p in entry["points"]] == expected and len(expected) == 2
     assert any("dB on this image" in n for n in entry["notes"])
+    cine = runner.run_unit(runner.resolve([str(shared_data / "cine" / "test" / "SCD0000401_mid" / "frame00.dcm")])[0],
+                           "medinr:seed:fast", make_config(codecs=["medinr:seed:fast", "jpeg"], anchor="jpeg",
+                                                           medinr_window=[35.0], fit_steps=5), False)["entry"]
+    assert cine["status"] == "unsupported" and "takes the targets from jpeg" in cine["reason"]
     for bad in ([], [0.0]):
         with pytest.raises(MedinrError, match="window"):
             runner.validate_config(make_config(codecs=["jpeg2000"], medinr_window=bad))

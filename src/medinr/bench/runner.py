@@ -335,7 +335,12 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
     if sequence:
         targets = cfg.sequence_bpps or cfg.medinr_bpps
     elif cfg.medinr_window is not None:
-        targets = window_bpps(_baseline_points(cfg.anchor, image, cfg, [], False), cfg.medinr_window)
+        try:
+            anchor_points = _baseline_points(cfg.anchor, image, cfg, [], False)
+        except UnsupportedInput as exc:
+            raise UnsupportedInput(f"--bpps auto takes the targets from {cfg.anchor}, which cannot code this image: "
+                                   f"{exc}") from None
+        targets = window_bpps(anchor_points, cfg.medinr_window)
         notes.append(f"targets {', '.join(f'{t:g}' for t in targets)} bpp: where {cfg.anchor} gives "
                      f"{', '.join(f'{p:g}' for p in cfg.medinr_window)} dB on this image")
     else:
