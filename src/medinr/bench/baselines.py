@@ -220,9 +220,10 @@ class Jpeg2000(BaselineCodec):
         return 1.0, bits / 0.005
 
     def sweep(self, bits: int) -> list[float]:
-        # down to 0.02 bpp: smooth full-size X-rays are already at 40 dB at 0.05 bpp (SIIM CR), and ``--bpps auto``
-        # needs the anchor's curve through 35 dB
-        return [bits / target for target in _geometric(max(4.0, bits / 2), 0.02, 12)]  # ascending ratios
+        # 0.02 to 0.75 bits bpp, 16 points (about 1.45x apart): smooth full-size X-rays are at 40 dB at 0.05 bpp
+        # (SIIM CR), 256 px crops of JPEG-sourced ones need 3-5 bpp for 45-50 dB; ``--bpps auto`` takes medinr's
+        # targets from this curve over 35-50 dB, and a BD-rate needs two of its points inside the overlap
+        return [bits / target for target in _geometric(max(6.0, 0.75 * bits), 0.02, 16)]  # ascending ratios
 
     def _encode(self, data: np.ndarray, rate: float, bits: int) -> bytes:
         from openjpeg.utils import encode_array
