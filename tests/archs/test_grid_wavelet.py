@@ -111,9 +111,19 @@ def _started_fit(crop: np.ndarray, bpp: float) -> _FrameFit:
 def test_low_rate_start_takes_lambda_from_the_step(crop) -> None:
     """At a low rate the dead zone zeroes most subbands and the start's error falls under q²/12; λ then follows the
     step (as a quality target's does), not that error."""
-    fit = _started_fit(crop, 0.1)
-    q = float(fit.model.gain[0])
-    assert fit.lam == pytest.approx(2 * np.log(2) * q * q / 12, rel=1e-6)
+    for bpp, share in ((0.2, 1.0), (0.05, 0.6)):
+        fit = _started_fit(crop, bpp)
+        q = float(fit.model.gain[0])
+        assert fit.lam == pytest.approx(share * 2 * np.log(2) * q * q / 12, rel=1e-6)
+
+
+def test_step_share_falls_log_linearly_to_its_low_rate_value() -> None:
+    """Full rule from 0.2 bpp up and for other targets, the share at 0.08 bpp and below, log-linear between."""
+    from medinr.archs.grid import step_share
+
+    assert step_share(RateTarget("bpp", 0.5)) == step_share(RateTarget("psnr", 40.0)) == 1.0
+    assert step_share(RateTarget("bpp", 0.02)) == step_share(RateTarget("bpp", 0.08)) == pytest.approx(0.6)
+    assert step_share(RateTarget("bpp", (0.08 * 0.2) ** 0.5)) == pytest.approx(0.6**0.5)
 
 
 def test_entropy_model_refit_lowers_the_rounded_latents_rate_and_nothing_else(crop) -> None:

@@ -183,6 +183,14 @@ LR_NET_KNEE_BPP = 1.0
 #: to +0.22 dB) and leaves the last steps to steer the rate to the budget with the sharper model. Frames under
 #: REFERENCE_PIXELS skip it: two 64 px MR train slices lost 0.49 / 0.59 dB at 1 bpp (a 4 kbit file)
 CONTEXT_REFIT_STEPS, CONTEXT_REFIT_LR = 50, 1e-2
+#: (low, high bpp, share): a bpp target's λ starts at ``share`` times the step's 2 ln 2 q²/12 at or below ``low`` bpp,
+#: the full rule at or above ``high``, log-linear between (:func:`step_share`). At very low rates training ended
+#: 15-22 % under the latent budget with the full rule (0.02 bpp on a 1024 px proxy: λ steered from 1.46 to 0.47 in
+#: 150 steps without the latents following) and the final negative dead zone filled the rest. On 1024 px smoothed
+#: cxr/train proxies (``fast``) 0.6 measured +0.22 / +0.40 dB at 0.02 bpp and +0.18 / +0.35 dB at 0.06; 0.79 at 0.12
+#: about +0.05 at equal size; three 256 px train crops +0.06 to +0.55 dB at 0.06 and -0.05 to +0.04 at 0.12. At
+#: 0.25 bpp 0.6 lost 0.04 / 0.24 dB (training overshot and the dead zone cut), hence the full rule from 0.2 up
+LOW_RATE_STEP_SHARE = (0.08, 0.2, 0.6)
 #: fractions of the steps at which a bpp target's latent budget is recalibrated from real coded sizes
 #: (:meth:`_FrameFit.calibrate`)
 CALIBRATE_AT = (0.4, 0.75)
@@ -288,6 +296,14 @@ def _search_log(f, goal: float, lo: float, hi: float, iters: int = 8) -> float:
         mid = 0.5 * (a + b)
         a, b = (mid, b) if f(math.exp(mid)) > goal else (a, mid)
     return math.exp(0.5 * (a + b))
+
+
+def step_share(target: RateTarget) -> float:
+    """The share of the step's high-rate λ a wavelet start takes for ``target`` (:data:`LOW_RATE_STEP_SHARE`)."""
+    low, high, share = LOW_RATE_STEP_SHARE
+    if target.mode != "bpp" or not target.value or target.value >= high:
+        return 1.0
+    return share ** (1 - max(0.0, math.log(target.value / low)) / math.log(high / low))
 
 
 def steps_for(steps: int, pixels: int) -> int:
@@ -448,8 +464,8 @@ class _FrameFit:
         pyramid's does. The latents start at the unrounded coefficients; the per-subband scales of the entropy model
         from the quantised ones.
 
-        λ starts at the step's high-rate slope 2 ln 2 q²/12 (a quality target's relation between λ and q), or at
-        2 ln 2 D of the start's error D where that is larger. Below about 0.5 bpp the dead zone zeroes most
+        λ starts at the step's high-rate slope 2 ln 2 q²/12 (a quality target's relation between λ and q; below 0.2 bpp
+        a share of it, :func:`step_share`), or at 2 ln 2 D of the start's error D where that is larger. Below about 0.5 bpp the dead zone zeroes most
         subbands and D falls well under q²/12, so λ = 2 ln 2 D started up to 13x too low, and steering (at most
         STEER_RANGE) could not bring a large frame's rate down in its steps: training ended 5-50 % over the budget
         and the final dead zone or coarsening cut the rest. On 1024 px cxr/train proxies (``fast``, 0.06 / 0.25 / 1
@@ -485,8 +501,8 @@ class _FrameFit:
             self.mse_goal = self.peak**2 * 10 ** (-(target.value or 0) / 10)
             q = _search_log(lambda q: -point(q)[2], -self.mse_goal, 1e-4, 1e2, 12)
         ints, bits, mse = point(q)
-        if target.mode != "quality":  # the step's λ, or the start error's if larger
-            self.lam = 2 * math.log(2) * max(mse, q * q / 12)
+        if target.mode != "quality":  # the step's λ (a share of it at low bpp), or the start error's if larger
+            self.lam = 2 * math.log(2) * max(mse, step_share(target) * q * q / 12)
         self.start_bpp = CONTEXT_SAVING * bits / self.pixels
         with torch.no_grad():
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
