@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from medinr.bench.baselines import BASELINES, BaselineCodec, UnsupportedInput
-from medinr.bench.bdrate import BD_WINDOW_DB, bd_psnr, bd_rate
+from medinr.bench.bdrate import BD_WINDOW_DB, bd_psnr, bd_rate, clean_curve
 from medinr.bench.datasets import RULE_TEXT, SEQUENCE_TEXT, BenchItem, load_item, resolve
 from medinr.errors import InputError, MedinrError, MissingDependencyError, RateControlError
 from medinr.io.image import MedicalImage
@@ -107,9 +107,9 @@ class BenchConfig:
 
 
 #: Fields that change what a unit measures: a results file made with other values cannot be resumed.
-MEASUREMENT_FIELDS = ("medinr_bpps", "medinr_window", "preset", "arch", "fit_steps", "coin_steps", "frames", "slice", "resize",
-                      "crop", "rate_points", "max_baseline_bpp", "sequence_frames", "sequence_crop", "sequence_bpps",
-                      "nerv_steps")
+MEASUREMENT_FIELDS = ("medinr_bpps", "medinr_window", "preset", "arch", "fit_steps", "coin_steps", "frames", "slice",
+                      "resize", "crop", "rate_points", "max_baseline_bpp", "sequence_frames", "sequence_crop",
+                      "sequence_bpps", "nerv_steps")
 #: ``--quick``: two medinr points and five per baseline on 256 px crops. Measured on this project's 2-core
 #: machine, one 256 px medinr encode at preset fast takes about 23 CPU-seconds with ``seed`` and 12 with
 #: ``grid``; the public test sets (28 images) then need about 1,300 (seed) or 700 (grid) CPU-seconds, plus
@@ -369,16 +369,13 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
 
 def window_bpps(anchor_points: list[dict[str, Any]], psnrs: list[float]) -> list[float]:
     """The bpps at which the anchor's curve reaches ``psnrs``: log bpp interpolated linearly in PSNR between its
-    points (by bpp, each that beats every smaller file's PSNR), each clamped to the curve's own bpp range and
+    points (the curve as BD-rate cleans it, :func:`medinr.bench.bdrate.clean_curve`), each clamped to the curve's own bpp range and
     rounded to three significant digits, ascending; a target within AUTO_MIN_RATIO of the one below it is dropped
     (two PSNRs clamped to the same end of the curve)."""
-    curve: list[tuple[float, float]] = []
-    for bpp, quality in sorted((float(p["bpp"]), float(p["psnr"])) for p in anchor_points):
-        if math.isfinite(quality) and bpp > 0 and (not curve or quality > curve[-1][1]):
-            curve.append((math.log(bpp), quality))
-    if len(curve) < 2:
+    rates, qualities, _ = clean_curve(_curve(anchor_points), "anchor")
+    if len(rates) < 2:
         raise UnsupportedInput("--bpps auto needs at least two finite points of the anchor's curve on this image")
-    log_bpps, qualities = zip(*curve)
+    log_bpps = np.log(rates)
     targets: list[float] = []
     for bpp in sorted(float(f"{math.exp(np.interp(p, qualities, log_bpps)):.3g}") for p in psnrs):
         if not targets or bpp > AUTO_MIN_RATIO * targets[-1]:
