@@ -212,17 +212,18 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     config = arch_codec.plan(image.height, image.width, cfg, target, budget, modality)
     init = arch_codec.default_init(config, modality)
 
-    sections = list(extra)
+    payloads: list[bytes] = []
     notes: list[str] = []
     units = _coding_units(arch_codec, frames)
     for i, frame in enumerate(units):
         label = f"frame {i + 1}/{len(units)}: " if len(units) > 1 else ""
         payload, frame_notes = arch_codec.encode_frame(frame, norm, config, init, cfg, target, budget, progress,
                                                        label)
-        sections.append((Tag.FRAME, payload))
+        payloads.append(payload)
         notes += frame_notes
-    data = write_container(_header_for(image, norm, modality, cfg.arch, config.to_bytes(), init), sections,
-                           arch_codec.content_minor(config))
+    data = write_container(_header_for(image, norm, modality, cfg.arch, config.to_bytes(), init),
+                           [*extra, *((Tag.FRAME, payload) for payload in payloads)],
+                           arch_codec.content_minor(config, payloads))
     if auto and cfg.predictive_mode and target.mode != "quality" and not time_series and frames.dtype.kind in "iu":
         predictive = _predictive_if_better(image, frames, norm, modality, cfg, extra, target, data)
         data, notes = (data, notes) if predictive is None else (predictive, [])
@@ -259,7 +260,8 @@ def _near_lossless_file(image: MedicalImage, frames: np.ndarray, norm: Normalisa
     chosen = encode_near_lossless(frames, norm, max_error, modality, arch_codec, cfg, inr_bpps, progress,
                                   rdo=rdo)
     header = _header_for(image, norm, modality, cfg.arch, chosen.config.to_bytes(), chosen.init)
-    minor = max(arch_codec.content_minor(chosen.config), chosen.format_minor)
+    frame_payloads = [payload for tag, payload in chosen.sections if tag == Tag.FRAME]
+    minor = max(arch_codec.content_minor(chosen.config, frame_payloads), chosen.format_minor)
     return write_container(header, extra + chosen.sections, minor), chosen.mse, chosen.notes
 
 

@@ -11,9 +11,12 @@ from click.testing import CliRunner
 import medinr
 from medinr.archs import get_arch
 from medinr.archs.grid import (
+    INTERPOLATED,
+    INTERPOLATED_MINOR,
     LATENT_HEADROOM,
     MAGNITUDES_MINOR,
     WAVELET_MINOR,
+    _coarsening_at,
     _FrameFit,
 )
 from medinr.bitstream import Tag, read_container
@@ -41,13 +44,26 @@ def encoded(crop) -> bytes:
     return medinr.encode(crop, bpp=2.0, **FAST)
 
 
+def _frame_flags(data: bytes) -> tuple[int, int]:
+    """(container minor, coarsening byte) of a one-frame grid file."""
+    container = read_container(data)
+    config = get_arch("grid-wavelet").config_from_bytes(container.header.arch_config)
+    payload = container.payloads(Tag.FRAME)[0]
+    return container.minor, payload[_coarsening_at(payload, len(load_init("random", "grid", config).params))]
+
+
+def _minor_of(base: int, coarsening: int) -> int:
+    return INTERPOLATED_MINOR if coarsening & INTERPOLATED else base
+
+
 def test_round_trip_at_the_bpp_target_with_wavelet_latents(crop, encoded) -> None:
     decoded = medinr.decode(encoded).pixels
     assert decoded.shape == crop.shape and decoded.dtype == crop.dtype
     assert psnr(crop, decoded) > 28
     assert abs(8 * len(encoded) / crop.size - 2.0) < 0.1
     container = read_container(encoded)
-    assert container.minor == WAVELET_MINOR  # a file this small pays for no magnitude inputs
+    minor, coarsening = _frame_flags(encoded)
+    assert minor == _minor_of(WAVELET_MINOR, coarsening)  # a file this small pays for no magnitude inputs
     config = get_arch("grid-wavelet").config_from_bytes(container.header.arch_config)
     assert config.wavelet and config.levels == 2 and not config.context_magnitudes
 
@@ -67,9 +83,31 @@ def test_a_context_reading_magnitudes_is_format_1_7(shared_data, magnitudes, min
     square = np.ascontiguousarray(pixels[700:828, 700:828])
     data = medinr.encode(square, bpp=1.0, grid_context_magnitudes=magnitudes, **FAST)
     container = read_container(data)
-    assert container.minor == minor
+    assert container.minor == _minor_of(minor, _frame_flags(data)[1])
     assert get_arch("grid-wavelet").config_from_bytes(container.header.arch_config).context_magnitudes == magnitudes
     assert psnr(square, medinr.decode(data).pixels) > 28
+
+
+def test_a_smooth_frame_interpolates_its_approximation_band_as_format_1_8(shared_data,
+                                                                         decode_on_one_and_two_threads) -> None:
+    """A 256 px chest X-ray at a low rate: the 8 x 8 approximation band is interpolated (its context network reads
+    no parent), the file is stamped 1.8 and decodes on one and two threads alike; the same payload with the flag
+    cleared reads as a 1.7 one (its minor is the payload's, not the config's)."""
+    pixels = medinr.read(shared_data / "cxr" / "train" / "0a7faa2a.jpg").pixels
+    square = np.ascontiguousarray(pixels[600:1112:2, 600:1112:2])
+    data = medinr.encode(square, bpp=0.1, **FAST)
+    minor, coarsening = _frame_flags(data)
+    assert coarsening & INTERPOLATED and minor == INTERPOLATED_MINOR
+    one, two = decode_on_one_and_two_threads(data)
+    np.testing.assert_array_equal(one, two)
+    assert psnr(square, one) > 25
+    container = read_container(data)
+    codec = get_arch("grid-wavelet")
+    config = codec.config_from_bytes(container.header.arch_config)
+    payload = bytearray(container.payloads(Tag.FRAME)[0])
+    payload[_coarsening_at(bytes(payload), len(load_init("random", "grid", config).params))] &= ~INTERPOLATED
+    assert codec.content_minor(config, [bytes(payload)]) == (MAGNITUDES_MINOR if config.context_magnitudes
+                                                             else WAVELET_MINOR)
 
 
 def test_psnr_target_is_reached_and_no_target_decodes(crop) -> None:

@@ -8,7 +8,8 @@ passes large enough); ``nearlossless-cxr-tiled`` is 1.4 (a tiled residual sectio
 512 px and more, so this small crop is written with the tile size lowered to 16, ragged tiles included);
 ``grid-mr-compact`` is 1.5 (the compact header and one-byte END marker, on a 12-bit source); ``grid-wavelet-cxr`` is
 1.6 (wavelet latents: 4 levels, and a frame padded from 200 x 232 to 208 x 240); ``grid-wavelet-magnitudes-cxr`` is
-1.7 (a context network that reads magnitudes).
+1.7 (a context network that reads magnitudes); ``grid-wavelet-interpolated-cxr`` is 1.8 (an interpolated
+approximation band, 16 x 16).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
                           "grid_context_magnitudes": False}),
     "grid-wavelet-magnitudes-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(30, 230), slice(0, 216)),
                                     {"arch": "grid-wavelet", "preset": "fast", "bpp": 1.0, "grid_steps": 20}),
+    "grid-wavelet-interpolated-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(0, 256), slice(0, 256)),
+                                      {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.2, "grid_steps": 20}),
 }
 #: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
 TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}

@@ -7,7 +7,7 @@ architecture implements :class:`ArchCodec` and registers itself in :data:`ARCH_C
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,9 +52,9 @@ class ArchCodec(ABC):
     #: lowest container minor version (:mod:`medinr.bitstream`) whose readers decode this codec's frame payloads
     format_minor: int = 0
 
-    def content_minor(self, config: Any) -> int:
-        """Lowest container minor version whose readers decode frames of this config (``format_minor`` unless a
-        config option came later)."""
+    def content_minor(self, config: Any, payloads: Sequence[bytes] = ()) -> int:
+        """Lowest container minor version whose readers decode these frame payloads of this config
+        (``format_minor`` unless a config option or a payload feature came later)."""
         return self.format_minor
 
     @abstractmethod

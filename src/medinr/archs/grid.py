@@ -35,7 +35,8 @@ its inputs beside them (format 1.7, ``GridConfig.context_magnitudes``), and the 
 of the inverse transform.
 
 Payload: one step-index byte per network tensor | varint length + entropy-coded network deltas from
-the init | latent coarsening byte | context-coded latents (:mod:`medinr.entropy.context`).
+the init | latent coarsening byte (with flags: table-coded, interpolated) | context-coded latents
+(:mod:`medinr.entropy.context`; an interpolated frame's start with the rule's byte).
 
 Measuring a change: training is deterministic, but its result is sensitive to anything that moves it. The same
 ``fast`` encode with the training generator seeded 0, 1 and 2 (three 256 px cxr/train images at 0.5 / 1 / 2 bpp,
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -61,6 +62,7 @@ from medinr.entropy import MAX_ABS_SYMBOL, decode_tensors, encode_tensors
 from medinr.entropy.context import (
     MAX_ABS_LATENT,
     Predictor,
+    choose_interpolation,
     decode_levels,
     encode_levels,
 )
@@ -123,6 +125,9 @@ COARSEN_STEPS, MAX_COARSEN = 16, 48
 #: flag bit of the coarsening byte: the latents use table coding (:mod:`medinr.entropy.context`, format 1.3;
 #: 1.2 streams have it clear)
 TABLE_CODED = 0x80
+#: flag bit of the coarsening byte: the parentless 2D levels are interpolated, and the latent section starts with
+#: the rule's byte (:func:`medinr.entropy.context.choose_interpolation`, format 1.8)
+INTERPOLATED = 0x40
 #: wavelet latents start at floor(|c| / q + START_ROUNDING): a dead zone, as JPEG 2000's, which rounds small
 #: coefficients to zero (prototype, 2026-11-27: 0.4 put CDF 9/7 with zeroth-order entropy at par with JPEG 2000 at
 #: 0.25-0.5 bpp and 0.1-1.4 dB above it at 1-2 bpp, two cxr/train images)
@@ -147,6 +152,8 @@ LATENT_HEADROOM = (MAX_ABS_LATENT + 1) // 2
 MAGNITUDES_SHARE = 0.04
 #: container minor version of files with wavelet latents, and of those whose context network reads magnitudes
 WAVELET_MINOR, MAGNITUDES_MINOR = 6, 7
+#: container minor version of grid files with a frame whose parentless levels are interpolated
+INTERPOLATED_MINOR = 8
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
 GAIN_SLOPES = (0.5, 0.75, 1.0, 1.25)
 #: typical rate of the trained context model relative to the start pyramid's zeroth-order entropy. A compromise
@@ -201,10 +208,11 @@ def latent_scale(coarsen: int) -> float:
     return 2.0 ** (coarsen / COARSEN_STEPS)
 
 
-def _assemble(network: bytes, coarsen: int, latents: bytes) -> bytes:
-    """Frame payload: network (step bytes, length, deltas) | coarsening byte (with the TABLE_CODED flag) |
-    latents."""
-    return network + bytes([coarsen | TABLE_CODED]) + latents
+def _assemble(network: bytes, coarsen: int, latents: tuple[int, bytes]) -> bytes:
+    """Frame payload: network (step bytes, length, deltas) | coarsening byte (with the latents' flags) | latents;
+    ``latents``: (flags, section) from :meth:`_FrameFit._code_latents`."""
+    flags, section = latents
+    return network + bytes([coarsen | flags]) + section
 
 
 def _groups(params: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -225,26 +233,34 @@ def _synthesize_decoded(model: GridModel, levels: list[np.ndarray], shape: tuple
         return model.synthesize([torch.from_numpy(z.astype(np.float32)) for z in levels], shape).numpy()
 
 
+def _coarsening_at(payload: bytes, tensors: int) -> int:
+    """Position of a frame payload's coarsening byte: after its ``tensors`` step bytes and its network section."""
+    if len(payload) < tensors:
+        raise BitstreamError("truncated grid frame payload (quantisation steps)")
+    net_len, pos = read_svarint(payload, tensors, "grid frame payload")
+    if net_len < 0 or pos + net_len > len(payload):
+        raise BitstreamError("truncated grid frame payload (network section)")
+    pos += net_len
+    if pos >= len(payload) or payload[pos] & ~(TABLE_CODED | INTERPOLATED) > MAX_COARSEN:
+        raise BitstreamError("truncated or corrupted grid frame payload (latent coarsening)")
+    return pos
+
+
 def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
                 shape: tuple[int, int], base: np.ndarray | None = None) -> np.ndarray:
     """The decoder's path for one frame: payload -> network and latents -> stored values. ``base``: a float32
     prediction in normalised units that the synthesis output is added to (motion-compensated residual coding)."""
     n = len(init.params)
-    if len(payload) < n:
-        raise BitstreamError("truncated grid frame payload (quantisation steps)")
+    pos = _coarsening_at(payload, n)
     idx = [np.frombuffer(payload[i:i + 1], dtype=np.uint8) for i in range(n)]
-    net_len, pos = read_svarint(payload, n, "grid frame payload")
-    if net_len < 0 or pos + net_len > len(payload):
-        raise BitstreamError("truncated grid frame payload (network section)")
-    symbols = decode_tensors(payload[pos:pos + net_len], [p.numel() for p in init.params])
+    _, start = read_svarint(payload, n, "grid frame payload")
+    symbols = decode_tensors(payload[start:pos], [p.numel() for p in init.params])
     model = _model_from(config, dequantize(symbols, _groups(list(init.params)), idx))
-    pos += net_len
-    if pos >= len(payload) or payload[pos] & ~TABLE_CODED > MAX_COARSEN:
-        raise BitstreamError("truncated or corrupted grid frame payload (latent coarsening)")
     with torch.no_grad():
-        model.gain.mul_(latent_scale(payload[pos] & ~TABLE_CODED))
+        model.gain.mul_(latent_scale(payload[pos] & ~(TABLE_CODED | INTERPOLATED)))
     levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_predictor(),
-                           tables=bool(payload[pos] & TABLE_CODED), parents=config.parents())
+                           tables=bool(payload[pos] & TABLE_CODED), parents=config.parents(),
+                           interpolated=bool(payload[pos] & INTERPOLATED))
     synthesis = _synthesize_decoded(model, levels, shape)
     return norm.inverse(synthesis if base is None else synthesis + base, dtype)
 
@@ -654,12 +670,15 @@ class _FrameFit:
         coded = self._code_latents(latents, model.exact_predictor())
         with torch.no_grad():
             estimate = float(self.model.rate_bits([torch.from_numpy(z.astype(np.float32)) for z in latents]))
-        overhead = len(_assemble(head, 0, coded)) - len(coded)
-        return max(8.0 * (frame_budget - overhead), 8.0) * estimate / max(8.0 * len(coded), 1.0)
+        overhead = len(_assemble(head, 0, coded)) - len(coded[1])
+        return max(8.0 * (frame_budget - overhead), 8.0) * estimate / max(8.0 * len(coded[1]), 1.0)
 
-    def _code_latents(self, latents: list[np.ndarray], predict: Predictor) -> bytes:
-        """Integer latents through the exact context coder, each grid with its config's parent."""
-        return encode_levels(latents, predict, self.config.parents())
+    def _code_latents(self, latents: list[np.ndarray], predict: Predictor) -> tuple[int, bytes]:
+        """Integer latents through the exact context coder, each grid with its config's parent, a 2D frame's
+        parentless levels interpolated where that codes them in fewer bits: (coarsening byte flags, section)."""
+        parents = self.config.parents()
+        rule = choose_interpolation(latents, predict, parents) if self.config.dims == 2 else None
+        return TABLE_CODED | (INTERPOLATED if rule else 0), encode_levels(latents, predict, parents, rule)
 
     def _network_log2_step(self) -> float:
         """log2 of the networks' global quantisation factor at the current λ (the high-rate D + λR optimum)."""
@@ -867,10 +886,11 @@ class GridCodec(ArchCodec):
                 break
         return config
 
-    def content_minor(self, config: GridConfig) -> int:
-        if config.context_magnitudes:
-            return MAGNITUDES_MINOR
-        return WAVELET_MINOR if config.wavelet else self.format_minor
+    def content_minor(self, config: GridConfig, payloads: Sequence[bytes] = ()) -> int:
+        tensors = len(list(GridModel(config).parameters()))
+        if any(payload[_coarsening_at(payload, tensors)] & INTERPOLATED for payload in payloads):
+            return INTERPOLATED_MINOR
+        return MAGNITUDES_MINOR if config.context_magnitudes else WAVELET_MINOR if config.wavelet else self.format_minor
 
     def config_from_bytes(self, data: bytes) -> GridConfig:
         config = GridConfig.from_bytes(data)

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from medinr.archs import ArchCodec, ProgressFn, check_sequence_shape, psnr_shortfall, register
-from medinr.archs.grid import NET_BITS_PER_PARAM, GridCodec, _FrameFit, latent_budget, param_count, reconstruct
+from medinr.archs.grid import INTERPOLATED_MINOR, NET_BITS_PER_PARAM, GridCodec, _FrameFit, latent_budget, param_count, reconstruct
 from medinr.config import EncoderConfig
 from medinr.errors import BitstreamError
 from medinr.meta.inits import RANDOM, Init
@@ -252,7 +252,7 @@ class _SequenceEncoder:
 class MotionCompensatedCodec(ArchCodec):
     name = "grid-mc"
     joint_frames = True
-    format_minor = 3  # its frames are grid payloads (table-coded latents)
+    format_minor = INTERPOLATED_MINOR  # its frames are 2D grid payloads
 
     def plan(self, height: int, width: int, cfg: EncoderConfig, target: RateTarget,
              frame_budget: float | None, modality: str = "generic") -> GridConfig:
