@@ -14,10 +14,10 @@ from medinr.archs.grid_video import GridVideoCodec
 from medinr.bitstream import read_container
 from medinr.codec import decode, encode
 from medinr.config import preset_config
-from medinr.errors import InputError
+from medinr.errors import InitError, InputError
 from medinr.io import read, write
 from medinr.io.common import make_image
-from medinr.meta.grid import VIDEO_TASK, meta_train_grid
+from medinr.meta.grid import VIDEO_TASK, WAVELET_TASK, meta_train_grid
 from medinr.meta.inits import InitFile, load_init, random_init, read_init_file, write_manifest
 from medinr.models.grid import GridConfig
 from medinr.ratecontrol import RateTarget
@@ -70,6 +70,22 @@ def test_an_init_file_keeps_its_network_for_bpp_targets(tmp_path: Path, shared_d
     assert len(data) <= 1.05 * 0.5 * crop.size / 8  # the budget is met (rate control's 5 %) with the wider network
     hidden = [GridConfig.from_bytes(read_container(d).header.arch_config).hidden for d in (data, encode(crop, **options))]
     assert hidden[0] == 16 > hidden[1]
+
+
+def test_a_wavelet_init_file_encodes_and_decodes(tmp_path: Path, shared_data: Path) -> None:
+    """``encode --init FILE --arch grid-wavelet`` (a file from ``meta.grid --wavelet``, here at other task bpps):
+    the plan runs with the file's init (it once failed in ``grid-wavelet``'s plan), the stream names it, decodes with
+    it and not without it."""
+    out = tmp_path / "grid-wavelet-cxr.pt"
+    meta_train_grid("cxr", [shared_data / "cxr" / "train"], out, steps=1, inner_steps=2, val_crops=0,
+                    kind=WAVELET_TASK, task_bpps=(0.05, 0.1))
+    assert list(read_init_file(out).record["task_bpps"]) == [0.05, 0.1]
+    crop = read(shared_data / "cxr" / "train" / "00870a9c.jpg").pixels[600:856, 600:856]
+    data = encode(crop, init_file=out, bpp=0.5, preset="fast", arch="grid-wavelet", modality="cxr", grid_steps=2)
+    assert read_container(data).header.init_name == "grid-wavelet-cxr"
+    assert decode(data, init_file=out).pixels.shape == crop.shape
+    with pytest.raises(InitError):
+        decode(data)
 
 
 def test_reptile_moves_the_networks_not_the_gains(tmp_path: Path, shared_data: Path) -> None:

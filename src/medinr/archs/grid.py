@@ -67,7 +67,7 @@ from medinr.entropy.context import (
     encode_levels,
 )
 from medinr.errors import BitstreamError
-from medinr.meta.inits import RANDOM, Init, installed_init, load_init, modality_init
+from medinr.meta.inits import RANDOM, Init, init_name_for, installed_init, load_init, modality_init
 from medinr.metrics import psnr
 from medinr.models import with_params
 from medinr.models.analysis import AnalysisNet
@@ -135,8 +135,9 @@ START_ROUNDING = 0.4
 #: synthesis width of ``grid-wavelet``: at ``fast`` on three 256 px cxr/train proxies (0.25 / 0.5 / 1 / 2 bpp, one
 #: encode a point, random init) 4 beat 16 (which the plan narrows to 8 at 0.25 bpp) at 11 of 12 points, by 0.13 dB
 #: on average (-0.01 to +0.63): a random init's network costs 6 bits a parameter, 16 % of a file at 0.25 bpp. An init
-#: meta-learned for it (146 Reptile steps of two 100-step fits, 16 wide) did not pay: -0.34 to +0.22 dB (mean -0.01)
-#: on two held-back cxr/train proxies at 0.25 / 0.5 / 2 bpp, so none is shipped
+#: meta-learned for a 16-wide one (146 Reptile steps of two 100-step fits) did not pay: -0.34 to +0.22 dB (mean
+#: -0.01) on two held-back cxr/train proxies at 0.25 / 0.5 / 2 bpp. One for this 4-wide network, learned at 0.05-0.6
+#: bpp, is shipped (``grid-wavelet-cxr``, :mod:`medinr.meta.grid`)
 WAVELET_HIDDEN = 4
 #: a wavelet subband's step is at least its largest coefficient over this many (half the largest latent a stream
 #: holds, leaving training room): at high rates one step for all would overflow the approximation, whose
@@ -945,7 +946,9 @@ class GridWaveletCodec(GridCodec):
         reads magnitudes where its extra parameters cost at most MAGNITUDES_SHARE of the frame's budget (a bpp
         target's, otherwise the frame at 1 bpp) or come from a learned init."""
         options = replace(cfg.grid, upsampling=WAVELET_BASIS, hidden=min(cfg.grid.hidden, WAVELET_HIDDEN))
-        config = super().plan(height, width, replace(cfg, grid=options), target, frame_budget, modality)
+        # the base's plan named explicitly: FileInitCodec runs this with itself as ``self`` (so its init is the
+        # default), which a zero-argument super() refuses
+        config = GridCodec.plan(self, height, width, replace(cfg, grid=options), target, frame_budget, modality)
         if not config.context_magnitudes or self.default_init(config, modality).name != RANDOM:
             return config
         budget_bits = 8 * (frame_budget or 0) if target.mode == "bpp" else float(height * width)
@@ -960,7 +963,9 @@ class GridWaveletCodec(GridCodec):
         return config
 
     def default_init(self, config: GridConfig, modality: str) -> Init:
-        return installed_init(f"{self.name}-{modality}", self.init_arch, config)
+        """The modality family's installed ``grid-wavelet-<family>`` init (cine takes mri's) where it covers
+        ``config``, else the random one."""
+        return installed_init(init_name_for(self.name, modality), self.init_arch, config)
 
 
 register(GridWaveletCodec())

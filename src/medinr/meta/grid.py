@@ -163,13 +163,15 @@ def _task_fit(task: tuple[np.ndarray, GridConfig, list[torch.Tensor], GridOption
 def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int = 60, inner_steps: int = 60,
                     outer_lr: float = 0.5, val_crops: int = 3, seed: int = 0, threads: int = 1, workers: int = 1,
                     time_limit: float | None = None, sources: list[Source] | None = None,
-                    kind: TaskKind = STILL_TASK, progress=None) -> GridMetaResult:
+                    kind: TaskKind = STILL_TASK, task_bpps: tuple[float, float] = TASK_BPPS,
+                    progress=None) -> GridMetaResult:
     """Reptile over the grid networks of the ``balanced`` preset's config; writes the init file ``output``.
 
     ``workers`` > 1: each outer step fits that many tasks in parallel processes (one thread each) and moves
     towards their mean (batched Reptile). ``time_limit`` (seconds): stop the outer loop early when it is spent.
     ``sources``: training series already loaded (instead of reading ``paths``). ``kind``: the tasks, and so the
-    network (VIDEO_TASK: ``grid-video``'s (t, y, x) one)."""
+    network (VIDEO_TASK: ``grid-video``'s (t, y, x) one). ``task_bpps``: the range tasks' bpp targets are drawn from
+    (log-uniformly)."""
     torch.set_num_threads(threads)
     start_time = time.perf_counter()
     sources = sources if sources is not None else load_sources(paths)[0]
@@ -185,7 +187,7 @@ def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int 
     done = 0
     try:
         while done < steps and (time_limit is None or time.perf_counter() - start_time < time_limit):
-            tasks = [(_crop(train, rng, kind), config, params, opts, float(np.exp(rng.uniform(*np.log(TASK_BPPS)))))
+            tasks = [(_crop(train, rng, kind), config, params, opts, float(np.exp(rng.uniform(*np.log(task_bpps)))))
                      for _ in range(workers)]
             fitted = pool.map(_task_fit, tasks) if pool else [_task_fit(tasks[0])]
             elapsed = time.perf_counter() - start_time
@@ -209,7 +211,7 @@ def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int 
     name = kind.init_name(family)
     record = {"algorithm": "reptile" if workers == 1 else f"batched reptile ({workers} tasks a step)",
               "steps": done, "inner_steps": inner_steps, "outer_lr": outer_lr,
-              "task_size": kind.size, "task_frames": kind.frames, "task_bpps": TASK_BPPS, "seed": seed,
+              "task_size": kind.size, "task_frames": kind.frames, "task_bpps": task_bpps, "seed": seed,
               "train_series": [s.name for s in train], "val_series": [s.name for s in held],
               "validation_psnr": validation}
     InitFile.from_training(name, "grid", family, config, {config.hidden: params}, record).save(output)
@@ -228,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--outer-lr", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=1, help="tasks fitted in parallel per outer step")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds; stop the outer loop then")
+    parser.add_argument("--bpps", type=float, nargs=2, default=TASK_BPPS, metavar=("LOW", "HIGH"),
+                        help="range of the tasks' bpp targets")
     args = parser.parse_args(argv)
     recipes, kind = (VIDEO_RECIPES, VIDEO_TASK) if args.video else (RECIPES, WAVELET_TASK if args.wavelet
                                                                      else STILL_TASK)
@@ -237,14 +241,15 @@ def main(argv: list[str] | None = None) -> None:
         result = meta_train_grid(args.family, [args.data / p for p in recipes[args.family]],
                                  args.directory / f"{kind.init_name(args.family)}.pt", steps=args.steps,
                                  inner_steps=args.inner_steps, outer_lr=args.outer_lr, workers=args.workers,
-                                 time_limit=args.time_limit, kind=kind,
+                                 time_limit=args.time_limit, kind=kind, task_bpps=tuple(args.bpps),
                                  progress=lambda d, t: print(f"step {d}/{t}", flush=True) if d % 10 == 0 else None)
     except InputError as exc:
         sys.exit(f"error: {exc}")
     command = (f"nice -n 10 python -m medinr.meta.grid {args.family} --data {shlex.quote(str(args.data))} "
                f"--steps {args.steps} --inner-steps {args.inner_steps} --outer-lr {args.outer_lr} "
                f"--workers {args.workers}" + (f" --time-limit {args.time_limit}" if args.time_limit else "")
-               + (" --video" if args.video else "") + (" --wavelet" if args.wavelet else ""))
+               + (" --video" if args.video else "") + (" --wavelet" if args.wavelet else "")
+               + (f" --bpps {args.bpps[0]} {args.bpps[1]}" if tuple(args.bpps) != TASK_BPPS else ""))
     write_manifest(args.directory, {result.name: command})
     print(result.describe())
 
