@@ -228,3 +228,16 @@ def test_cli_encodes_and_decodes_with_arch_grid_wavelet(crop, tmp_path) -> None:
     assert info.exit_code == 0 and '"arch": "grid-wavelet"' in info.output and '"cdf97"' in info.output
     assert runner.invoke(main, ["decode", str(minr), "-o", str(out), "--quiet"]).exit_code == 0
     assert np.load(out).shape == (40, 40)
+
+
+def test_the_shipped_wavelet_inits_are_the_default_of_their_modality_families() -> None:
+    """``grid-wavelet-cxr`` for X-rays, ``grid-wavelet-mri`` for MR and cine (one family), random elsewhere and for
+    frames under 256 px (fewer wavelet levels than the inits were learned for)."""
+    codec, cfg = get_arch("grid-wavelet"), preset_config("fast")
+    for modality, name in [("cxr", "grid-wavelet-cxr"), ("mri", "grid-wavelet-mri"), ("cine", "grid-wavelet-mri"),
+                           ("generic", "random")]:
+        config = codec.plan(512, 512, cfg, RateTarget("bpp", 0.05), 512 * 512 * 0.05 / 8, modality)
+        assert codec.default_init(config, modality).name == name
+    assert config.context_magnitudes is False  # a random init's magnitudes do not pay at this budget
+    small = codec.plan(128, 128, cfg, RateTarget("bpp", 1.0), 128 * 128 / 8, "cxr")
+    assert codec.default_init(small, "cxr").name == "random"

@@ -26,6 +26,17 @@ cxr 512 px: 28.05 -> 28.19 and 29.75 -> 30.02 dB, 33.44 -> 33.85 and 35.64 -> 35
 mri family (cine slices, 256 px): 33.86 -> 33.38, 37.55 -> 38.27, 43.14 -> 43.39 dB and 34.64 -> 35.10,
 38.45 -> 39.27, 42.63 -> 43.31 dB (0.25 / 0.5 / 1 bpp): +0.29 dB and +0.41 dB on average.
 
+Shipped (2026-11-27): ``grid-wavelet-cxr`` and ``grid-wavelet-mri`` (``--wavelet``: the 4-wide synthesis and the
+magnitude-reading context network of ``grid-wavelet`` at 256 px and up), 122 and 115 outer steps of 2 tasks x 100
+inner steps, 11.5 min each on this project's 2-core machine; cxr tasks at 0.05-0.6 bpp (``--bpps``), mri at the
+default range. Real encodes (preset fast, rate control, network deltas coded) of the held-back series, random ->
+learned, about the same bpp: cxr/train 19073f37 and 1f8a4a54 resized to 512 px, 25.16 -> 25.45, 27.78 -> 28.60,
+30.59 -> 31.19 dB and 27.73 -> 28.25, 30.72 -> 31.29, 33.68 -> 34.26 dB (0.03 / 0.06 / 0.12 bpp); 1f8a4a54 at 1024 px
+31.28 -> 31.69 and 33.62 -> 34.00 dB (0.03 / 0.06); the cine/train slices SCD0000201_basal and SCD0000301_apical
+(frame 5, 256 px): 35.81 -> 36.23, 39.70 -> 41.03, 45.05 -> 46.44, 55.06 -> 55.47 dB and 37.77 -> 37.89, 40.99 ->
+41.72, 46.07 -> 46.31, 52.57 -> 52.61 dB (0.25 / 0.5 / 1 / 2 bpp). A random init's networks cost about a quarter
+of a 512 px file at 0.03 bpp (231 of 984 bytes); a learned one's deltas are coded coarsely or not at all.
+
 ``--video`` trains ``grid-video`` networks on 10-frame, 128 px clips (VIDEO_TASK; ``grid-video-cine``, which
 :class:`medinr.archs.grid_video.GridVideoCodec` starts cine and MR sequences from when installed). Measured
 (2026-11-26): 11 outer steps of 16 clips x 100 inner steps (5 min on 16 cores) gave, in real fast encodes of two
