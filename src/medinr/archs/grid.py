@@ -67,7 +67,14 @@ from medinr.entropy.context import (
     encode_levels,
 )
 from medinr.errors import BitstreamError
-from medinr.meta.inits import RANDOM, Init, init_name_for, installed_init, load_init, modality_init
+from medinr.meta.inits import (
+    RANDOM,
+    Init,
+    init_name_for,
+    installed_init,
+    load_init,
+    modality_init,
+)
 from medinr.metrics import psnr
 from medinr.models import with_params
 from medinr.models.analysis import AnalysisNet
