@@ -210,7 +210,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
             raise RateControlError(f"impossible bpp target {bpp}: the file's fixed overhead alone is "
                                    f"{8 * fixed / image.num_pixels:.3f} bpp{kept}")
     config = arch_codec.plan(image.height, image.width, cfg, target, budget, modality)
-    init = arch_codec.default_init(config, modality)
+    init = arch_codec.default_init(config, modality, bpp)
 
     payloads: list[bytes] = []
     notes: list[str] = []

@@ -241,3 +241,17 @@ def test_the_shipped_wavelet_inits_are_the_default_of_their_modality_families() 
     assert config.context_magnitudes is False  # a random init's magnitudes do not pay at this budget
     small = codec.plan(128, 128, cfg, RateTarget("bpp", 1.0), 128 * 128 / 8, "cxr")
     assert codec.default_init(small, "cxr").name == "random"
+
+
+def test_a_learned_init_serves_bpp_targets_up_to_twice_its_learned_range() -> None:
+    """``grid-wavelet-cxr`` was learned at 0.05-0.6 bpp: targets up to 1.2 bpp start from it, higher ones (where it
+    measured worse than the random init) and none from the random one; PSNR targets keep it."""
+    codec, cfg = get_arch("grid-wavelet"), preset_config("fast")
+    config = codec.plan(512, 512, cfg, RateTarget("bpp", 0.5), 512 * 512 * 0.5 / 8, "cxr")
+    assert codec.default_init(config, "cxr", 1.2).name == "grid-wavelet-cxr"
+    assert codec.default_init(config, "cxr", 1.3).name == "random"
+    assert codec.default_init(config, "cxr").name == "grid-wavelet-cxr"
+    high = codec.plan(512, 512, cfg, RateTarget("bpp", 0.01), 512 * 512 * 0.01 / 8, "generic")
+    assert codec.plan(512, 512, cfg, RateTarget("bpp", 0.01), 512 * 512 * 0.01 / 8, "cxr") != high  # learned: kept
+    assert codec.plan(512, 512, cfg, RateTarget("bpp", 4.0), 512 * 512 * 4.0 / 8, "cxr") == \
+        codec.plan(512, 512, cfg, RateTarget("bpp", 4.0), 512 * 512 * 4.0 / 8, "generic")

@@ -71,8 +71,9 @@ class ArchCodec(ABC):
     def load_init(self, name: str, config: Any) -> Init:
         """The initialisation named in a header (or chosen by the encoder)."""
 
-    def default_init(self, config: Any, modality: str) -> Init:
-        """The init an encoder starts from for this modality (a meta-learned one when installed)."""
+    def default_init(self, config: Any, modality: str, bpp: float | None = None) -> Init:
+        """The init an encoder starts from for this modality (a meta-learned one when installed); ``bpp``: the
+        encode's bpp target, if it has one (a learned init may serve only rates near those it was learned at)."""
         from medinr.meta.inits import RANDOM
 
         return self.load_init(RANDOM, config)

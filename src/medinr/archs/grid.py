@@ -74,6 +74,7 @@ from medinr.meta.inits import (
     installed_init,
     load_init,
     modality_init,
+    serves_rate,
 )
 from medinr.metrics import psnr
 from medinr.models import with_params
@@ -886,7 +887,7 @@ class GridCodec(ArchCodec):
         config = GridConfig(levels=levels, hidden=o.hidden, layers=o.layers,
                             refine=o.refine, context_hidden=o.context_hidden, upsampling=o.upsampling,
                             dims=self.dims, context_magnitudes=wavelet and o.context_magnitudes)
-        if target.mode != "bpp" or self.default_init(config, modality).name != RANDOM:
+        if target.mode != "bpp" or self.default_init(config, modality, target.value).name != RANDOM:
             return config
         for hidden in range(o.hidden, 4, -4):
             config = replace(config, hidden=hidden)
@@ -909,7 +910,7 @@ class GridCodec(ArchCodec):
     def load_init(self, name: str, config: GridConfig) -> Init:
         return load_init(name, self.init_arch, config)
 
-    def default_init(self, config: GridConfig, modality: str) -> Init:
+    def default_init(self, config: GridConfig, modality: str, bpp: float | None = None) -> Init:
         return modality_init(self.init_arch, modality, config)
 
     def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,
@@ -956,7 +957,8 @@ class GridWaveletCodec(GridCodec):
         # the base's plan named explicitly: FileInitCodec runs this with itself as ``self`` (so its init is the
         # default), which a zero-argument super() refuses
         config = GridCodec.plan(self, height, width, replace(cfg, grid=options), target, frame_budget, modality)
-        if not config.context_magnitudes or self.default_init(config, modality).name != RANDOM:
+        bpp = target.value if target.mode == "bpp" else None
+        if not config.context_magnitudes or self.default_init(config, modality, bpp).name != RANDOM:
             return config
         budget_bits = 8 * (frame_budget or 0) if target.mode == "bpp" else float(height * width)
         extra = param_count(config) - param_count(replace(config, context_magnitudes=False))
@@ -969,10 +971,11 @@ class GridWaveletCodec(GridCodec):
             raise ValueError(f"{self.name} needs wavelet latents, got {config.upsampling} grids")
         return config
 
-    def default_init(self, config: GridConfig, modality: str) -> Init:
+    def default_init(self, config: GridConfig, modality: str, bpp: float | None = None) -> Init:
         """The modality family's installed ``grid-wavelet-<family>`` init (cine takes mri's) where it covers
-        ``config``, else the random one."""
-        return installed_init(init_name_for(self.name, modality), self.init_arch, config)
+        ``config`` and serves the bpp target (:func:`medinr.meta.inits.serves_rate`), else the random one."""
+        name = init_name_for(self.name, modality)
+        return installed_init(name if name and serves_rate(name, bpp) else None, self.init_arch, config)
 
 
 register(GridWaveletCodec())

@@ -90,7 +90,7 @@ class GridVideoCodec(GridCodec):
         low_rate = target.mode == "bpp" and (target.value or 0.0) < STATIC_FROM_BPP
         return replace(config, static=0 if low_rate else min(cfg.video.static_levels, config.levels))
 
-    def default_init(self, config: GridConfig, modality: str) -> Init:
+    def default_init(self, config: GridConfig, modality: str, bpp: float | None = None) -> Init:
         return installed_init(VIDEO_INITS.get(modality), self.init_arch, config)
 
     def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,

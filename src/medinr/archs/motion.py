@@ -265,8 +265,8 @@ class MotionCompensatedCodec(ArchCodec):
     def load_init(self, name: str, config: GridConfig) -> Init:
         return _GRID.load_init(name, config)
 
-    def default_init(self, config: GridConfig, modality: str) -> Init:
-        return _GRID.default_init(config, modality)
+    def default_init(self, config: GridConfig, modality: str, bpp: float | None = None) -> Init:
+        return _GRID.default_init(config, modality, bpp)
 
     def encode_frame(self, frame: np.ndarray, norm: Normalisation, config: GridConfig, init: Init,
                      cfg: EncoderConfig, target: RateTarget, frame_budget: float | None,

@@ -131,7 +131,7 @@ class SeedCodec(ArchCodec):
     def load_init(self, name: str, config: SeedConfig) -> Init:
         return load_init(name, self.name, config)
 
-    def default_init(self, config: SeedConfig, modality: str) -> Init:
+    def default_init(self, config: SeedConfig, modality: str, bpp: float | None = None) -> Init:
         """The modality's meta-learned init when one is installed for this config's width and base, else random."""
         return modality_init(self.name, modality, config)
 

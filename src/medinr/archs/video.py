@@ -145,7 +145,7 @@ class SeedVideoCodec(ArchCodec):
     def load_init(self, name: str, config: SeedConfig) -> Init:
         return load_init(name, INIT_ARCH, config)
 
-    def default_init(self, config: SeedConfig, modality: str) -> Init:
+    def default_init(self, config: SeedConfig, modality: str, bpp: float | None = None) -> Init:
         """The modality's installed video init when it covers ``config`` (its widths), else the random init."""
         return installed_init(VIDEO_INITS.get(modality), INIT_ARCH, config)
 

@@ -262,6 +262,20 @@ def installed_init(name: str | None, arch: str, config: Any) -> Init:
     return init.init_for(config) if init.covers(arch, config) else random_init(arch, config)
 
 
+#: a learned init serves bpp targets up to this many times the top of the range it was learned at (its record's
+#: ``task_bpps``); above that an encoder starts from the random init. 256 px crops of two held-back cxr/train
+#: series (``fast``; ``grid-wavelet-cxr``, learned at 0.05-0.6 bpp), random -> learned: -0.8 and -1.1 dB at 2 bpp,
+#: -2.2 and -6.7 dB at 4 bpp, -0.3 to +0.0 dB at 0.6-1.2 bpp (the networks learn slowly at high rates,
+#: ``LR_NET_KNEE_BPP``, and stay near a low-rate optimum)
+LEARNED_REACH = 2.0
+
+
+def serves_rate(name: str, bpp: float | None) -> bool:
+    """Whether the installed init ``name`` serves a bpp target (always, without a target or a recorded range)."""
+    bpps = installed_inits().get(name, {}).get("record", {}).get("task_bpps")
+    return bpp is None or not bpps or bpp <= LEARNED_REACH * max(bpps)
+
+
 def modality_init(arch: str, modality: str, config: Any) -> Init:
     """What an encoder starts from: the modality's meta-learned init when one is installed for this exact
     config, else the random init."""
@@ -296,7 +310,7 @@ class FileInitCodec:
                             f"parameters for this {self.codec.name} configuration {config}")
         return file.init_for(config)
 
-    def default_init(self, config: Any, modality: str) -> Init:
+    def default_init(self, config: Any, modality: str, bpp: float | None = None) -> Init:
         return self.load_init(self.init_file.name, config)
 
     def plan(self, *args: Any, **kwargs: Any) -> Any:
