@@ -219,7 +219,7 @@ def choose_interpolation(levels: list[np.ndarray], predict: Predictor,
     chosen = [s for s, p in enumerate(parents) if p is None and levels[s].ndim == 2 and np.ptp(levels[s]) > 0]
     if not chosen:
         return None
-    network_bits, residuals, activities = 8.0, [], []
+    network_bits, root_bits, residuals, activities = 8.0, 0.0, [], []
     for s in chosen:
         z = levels[s].astype(np.float64)
         current = np.zeros(z.shape)
@@ -227,6 +227,8 @@ def choose_interpolation(levels: list[np.ndarray], predict: Predictor,
             means, indices = model(current)
             network_bits += float(laplace_bits(z[mask] - means, scales_of(indices)).sum())
             current[mask] = z[mask]
+        root = z[interpolation_passes(z.shape)[0][0]]  # the first sample, under the widest scale whatever the rule
+        root_bits += float(laplace_bits(root, scales_of(np.array([SCALE_INDEX_RANGE[1]]))).sum())
         for mask, offsets in interpolation_passes(z.shape)[1:]:
             means, activity = _interpolation_stats(z, mask, offsets)
             residuals.append(z[mask] - means)
@@ -238,7 +240,7 @@ def choose_interpolation(levels: list[np.ndarray], predict: Predictor,
         bits = float(laplace_bits(residual, scales).sum())
         if bits < best_bits:
             best_bits, best = bits, code
-    return Interpolation(best) if best_bits < network_bits else None
+    return Interpolation(best) if best_bits + root_bits < network_bits else None
 
 
 def _model_args(means: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
