@@ -242,17 +242,23 @@ def _synthesize_decoded(model: GridModel, levels: list[np.ndarray], shape: tuple
         return model.synthesize([torch.from_numpy(z.astype(np.float32)) for z in levels], shape).numpy()
 
 
-def _coarsening_at(payload: bytes, tensors: int) -> int:
-    """Position of a frame payload's coarsening byte: after its ``tensors`` step bytes and its network section."""
+def _frame_sections(payload: bytes, tensors: int) -> tuple[int, int]:
+    """Where a frame payload's network section starts (after its ``tensors`` step bytes and the section's length)
+    and where its coarsening byte is (after that section)."""
     if len(payload) < tensors:
         raise BitstreamError("truncated grid frame payload (quantisation steps)")
-    net_len, pos = read_svarint(payload, tensors, "grid frame payload")
-    if net_len < 0 or pos + net_len > len(payload):
+    net_len, start = read_svarint(payload, tensors, "grid frame payload")
+    if net_len < 0 or start + net_len > len(payload):
         raise BitstreamError("truncated grid frame payload (network section)")
-    pos += net_len
+    pos = start + net_len
     if pos >= len(payload) or payload[pos] & ~(TABLE_CODED | INTERPOLATED) > MAX_COARSEN:
         raise BitstreamError("truncated or corrupted grid frame payload (latent coarsening)")
-    return pos
+    return start, pos
+
+
+def _coarsening_at(payload: bytes, tensors: int) -> int:
+    """Position of a frame payload's coarsening byte."""
+    return _frame_sections(payload, tensors)[1]
 
 
 def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisation, dtype: np.dtype,
@@ -260,9 +266,8 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
     """The decoder's path for one frame: payload -> network and latents -> stored values. ``base``: a float32
     prediction in normalised units that the synthesis output is added to (motion-compensated residual coding)."""
     n = len(init.params)
-    pos = _coarsening_at(payload, n)
+    start, pos = _frame_sections(payload, n)
     idx = [np.frombuffer(payload[i:i + 1], dtype=np.uint8) for i in range(n)]
-    _, start = read_svarint(payload, n, "grid frame payload")
     symbols = decode_tensors(payload[start:pos], [p.numel() for p in init.params])
     model = _model_from(config, dequantize(symbols, _groups(list(init.params)), idx))
     with torch.no_grad():
