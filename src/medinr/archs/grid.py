@@ -498,10 +498,10 @@ class _FrameFit:
         bpp a share of it, :func:`step_share`), or at 2 ln 2 D of the start's error D where that is larger. Below
         about 0.5 bpp the dead zone zeroes most subbands and D falls well under q²/12, so λ = 2 ln 2 D started up to
         13x too low, and steering (at most STEER_RANGE) could not bring a large frame's rate down in its steps:
-        training ended 5-50 % over the budget and the final dead zone or coarsening cut the rest. On 1024 px cxr/train proxies (``fast``, 0.06 / 0.25 / 1
-        bpp), two smoothed like genuine X-rays: +0.58 / +1.20 / +0.00 and +0.21 / +0.48 / +0.00 dB; a 12-bit crop
-        and a resized image +0.04 / -0.03 / +0.02 and +0.09 / -0.04 / +0.00 dB. 256-512 px crops at 0.25 / 0.5 / 2
-        bpp: -0.10 to +0.72 dB (mean +0.07)."""
+        training ended 5-50 % over the budget and the final dead zone or coarsening cut the rest. On 1024 px
+        cxr/train proxies (``fast``, 0.06 / 0.25 / 1 bpp), two smoothed like genuine X-rays: +0.58 / +1.20 / +0.00
+        and +0.21 / +0.48 / +0.00 dB; a 12-bit crop and a resized image +0.04 / -0.03 / +0.02 and +0.09 / -0.04 /
+        +0.00 dB. 256-512 px crops at 0.25 / 0.5 / 2 bpp: -0.10 to +0.72 dB (mean +0.07)."""
         approx, details = wavelet_analysis(pad_frame(self.target.numpy(), self.config.levels), self.config.levels)
         bands = [torch.from_numpy(band.astype(np.float32)) for level in reversed(details) for band in level]
         bands.append(torch.from_numpy(approx.astype(np.float32)))

@@ -39,7 +39,15 @@ from typing import Any
 import numpy as np
 
 from medinr.archs import ArchCodec, ProgressFn, check_sequence_shape, psnr_shortfall, register
-from medinr.archs.grid import INTERPOLATED_MINOR, NET_BITS_PER_PARAM, GridCodec, _FrameFit, latent_budget, param_count, reconstruct
+from medinr.archs.grid import (
+    INTERPOLATED_MINOR,
+    NET_BITS_PER_PARAM,
+    GridCodec,
+    _FrameFit,
+    latent_budget,
+    param_count,
+    reconstruct,
+)
 from medinr.config import EncoderConfig
 from medinr.errors import BitstreamError
 from medinr.meta.inits import RANDOM, Init

@@ -369,9 +369,9 @@ def _medinr_points(image: MedicalImage, arch: str | None, preset: str, cfg: Benc
 
 def window_bpps(anchor_points: list[dict[str, Any]], psnrs: list[float]) -> list[float]:
     """The bpps at which the anchor's curve reaches ``psnrs``: log bpp interpolated linearly in PSNR between its
-    points (the curve as BD-rate cleans it, :func:`medinr.bench.bdrate.clean_curve`), each clamped to the curve's own bpp range and
-    rounded to three significant digits, ascending; a target within AUTO_MIN_RATIO of the one below it is dropped
-    (two PSNRs clamped to the same end of the curve)."""
+    points (the curve as BD-rate cleans it, :func:`medinr.bench.bdrate.clean_curve`), each clamped to the curve's
+    own bpp range and rounded to three significant digits, ascending; a target within AUTO_MIN_RATIO of the one
+    below it is dropped (two PSNRs clamped to the same end of the curve)."""
     rates, qualities, _ = clean_curve(_curve(anchor_points), "anchor")
     if len(rates) < 2:
         raise UnsupportedInput("--bpps auto needs at least two finite points of the anchor's curve on this image")
