@@ -59,8 +59,9 @@ FORMAT_MAJOR = 1
 #: 1.1 adds the RESIDUAL and HASH sections, 1.2 the TIMING section, 1.3 table-coded grid latents, 1.4 tiled RESIDUAL
 #: sections (:mod:`medinr.residual`), 1.5 the compact header and END marker, 1.6 wavelet-basis grid latents
 #: (:mod:`medinr.models.wavelet`), 1.7 grid context networks that read magnitudes (``GridConfig.context_magnitudes``),
-#: 1.8 interpolated parentless levels in 2D grid frames (:func:`medinr.entropy.context.choose_interpolation`)
-FORMAT_MINOR = 8
+#: 1.8 interpolated parentless levels in 2D grid frames (:func:`medinr.entropy.context.choose_interpolation`), 1.9
+#: the wavelet latents' symmetric edge extension (``cdf97-symmetric``)
+FORMAT_MINOR = 9
 #: Hard caps so that a forged header can never make a decoder allocate without bound.
 MAX_SIDE = 65535
 MAX_FRAMES = 4096

@@ -55,8 +55,8 @@ class GridOptions:
     #: -0.01 / +0.89 / +1.16 / +1.36 dB, three 256 px X-ray proxies (one 12-bit) -0.05 to +0.29 dB (mean +0.09),
     #: two at 512 px +0.03 to +0.11 dB. 16 context units with it were no better than 8 on these sizes
     context_magnitudes: bool = True
-    #: how the latent grids reach full resolution (:data:`medinr.models.grid.UPSAMPLING`); ``"cdf97"``: the latents
-    #: are wavelet subbands instead (``grid-wavelet`` sets it)
+    #: how the latent grids reach full resolution (:data:`medinr.models.grid.UPSAMPLING`); ``"cdf97-symmetric"``
+    #: (or the older periodic ``"cdf97"``): the latents are wavelet subbands instead (``grid-wavelet`` sets it)
     upsampling: str = "bicubic"
     levels: int = 7
     #: global network quantisation factors tried (1/8 octave units around the rate-distortion estimate); ``fast`` tries

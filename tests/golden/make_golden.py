@@ -9,7 +9,8 @@ passes large enough); ``nearlossless-cxr-tiled`` is 1.4 (a tiled residual sectio
 ``grid-mr-compact`` is 1.5 (the compact header and one-byte END marker, on a 12-bit source); ``grid-wavelet-cxr`` is
 1.6 (wavelet latents: 4 levels, and a frame padded from 200 x 232 to 208 x 240); ``grid-wavelet-magnitudes-cxr`` is
 1.7 (a context network that reads magnitudes); ``grid-wavelet-interpolated-cxr`` is 1.8 (an interpolated
-approximation band, 16 x 16).
+approximation band, 16 x 16); the 1.6-1.8 cases ask for the periodic ``cdf97`` that encoders then used;
+``grid-wavelet-symmetric-cxr`` is 1.9 (the symmetric edge extension, a frame padded from 248 x 248 to 256 x 256).
 """
 
 from __future__ import annotations
@@ -43,11 +44,15 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
                         {"arch": "grid", "preset": "fast", "bpp": 2.0, "grid_steps": 30}),
     "grid-wavelet-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(20, 220), slice(10, 242)),
                          {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.5, "grid_steps": 20,
-                          "grid_context_magnitudes": False}),
+                          "grid_context_magnitudes": False, "grid_upsampling": "cdf97"}),
     "grid-wavelet-magnitudes-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(30, 230), slice(0, 216)),
-                                    {"arch": "grid-wavelet", "preset": "fast", "bpp": 1.0, "grid_steps": 20}),
+                                    {"arch": "grid-wavelet", "preset": "fast", "bpp": 1.0, "grid_steps": 20,
+                                     "grid_upsampling": "cdf97"}),
     "grid-wavelet-interpolated-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(0, 256), slice(0, 256)),
-                                      {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.2, "grid_steps": 20}),
+                                      {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.2, "grid_steps": 20,
+                                       "grid_upsampling": "cdf97"}),
+    "grid-wavelet-symmetric-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(0, 248), slice(8, 256)),
+                                   {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.3, "grid_steps": 20}),
 }
 #: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
 TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}

@@ -33,6 +33,7 @@ Frame 0 is intra.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,6 +43,7 @@ from medinr.archs import ArchCodec, ProgressFn, check_sequence_shape, psnr_short
 from medinr.archs.grid import (
     INTERPOLATED_MINOR,
     NET_BITS_PER_PARAM,
+    SYMMETRIC_MINOR,
     GridCodec,
     _FrameFit,
     latent_budget,
@@ -266,6 +268,9 @@ class MotionCompensatedCodec(ArchCodec):
              frame_budget: float | None, modality: str = "generic") -> GridConfig:
         """The preset's grid network (frames may use a narrower one, see :meth:`encode_frame`)."""
         return _GRID.plan(height, width, cfg, RateTarget("quality"), None, modality)
+
+    def content_minor(self, config: GridConfig, payloads: Sequence[bytes] = ()) -> int:
+        return SYMMETRIC_MINOR if config.symmetric else self.format_minor
 
     def config_from_bytes(self, data: bytes) -> GridConfig:
         return GridConfig.from_bytes(data)

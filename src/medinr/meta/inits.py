@@ -87,9 +87,11 @@ def _bands(config: Any) -> int | None:
 
 
 def _base_config(config: Any) -> dict[str, Any]:
-    """The config fields a per-scale init is tied to (all but ``scales`` and ``hidden``), as serialised."""
+    """The config fields a per-scale init is tied to (all but ``scales`` and ``hidden``), as serialised; a config
+    with ``init_fields`` (``GridConfig``) says which of its values an init file takes as equal."""
     loose = {"hidden": 1, **({} if _bands(config) is None else {"scales": 1})}
     rounded = type(config).from_bytes(replace(config, **loose).to_bytes())
+    rounded = rounded.init_fields() if hasattr(rounded, "init_fields") else rounded
     return {k: v for k, v in asdict(rounded).items() if k not in ("scales", "hidden")}
 
 

@@ -5,6 +5,12 @@ training can differentiate through it and the decoder runs it in a fixed order o
 read off PyWavelets' own inverse (:func:`polyphase_taps`), so the two are exact inverses of each other
 (tests/models/test_wavelet.py checks it against ``waverec2``).
 
+Two boundary extensions (:data:`EXTENSIONS`): ``periodic`` (PyWavelets' ``periodization``; formats 1.6-1.8) wraps
+each edge round to the opposite one, a jump wherever the two differ (an X-ray's dark border against its bright
+one) that costs large coefficients along every edge at every level; ``symmetric`` (JPEG 2000's whole-sample
+symmetric extension, format 1.9) mirrors the signal about its first and last samples, so a smooth frame stays
+smooth across its edges. Both are critically sampled: an even-length signal gives as many coefficients.
+
 Subbands follow ``wavedec2``: at each level a horizontal (H), vertical (V) and diagonal (D) detail of half the
 size of the level above, and at the coarsest one approximation (LL). The transform is close to orthonormal, so
 one quantisation step for every subband is near the rate-distortion optimum and a subband's squared error is
@@ -25,6 +31,8 @@ WAVELET = "bior4.4"
 MODE = "periodization"
 #: training's inverse levels up to this many outputs long use a dense matrix (:func:`_synthesis_1d`)
 MATRIX_MAX_SIDE = 256
+#: boundary extensions of the transform (see the module docstring)
+EXTENSIONS = ("periodic", "symmetric")
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,25 +58,49 @@ def polyphase_taps() -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(taps[:, :, first:last + 1]), int(-offsets[first])
 
 
-def _periodic(x: torch.Tensor, axis: int, left: int, right: int) -> torch.Tensor:
-    """``x`` extended periodically by ``left`` and ``right`` samples along ``axis`` (any length, even shorter than
-    the extension)."""
+def band_indices(indices: np.ndarray, n: int, band: int, symmetric: bool) -> np.ndarray:
+    """Where samples ``indices`` (any integers) of an extended band of ``n`` samples (``band`` 0 low, 1 high) are
+    read: periodically, or for the symmetric extension of an even-length signal (whole-sample mirror about its
+    ends; low-pass samples sit at even positions, high-pass at odd ones) mirrored as the signal's symmetry makes
+    them: a low band about its first sample and half a sample past its last, a high band the reverse. Both
+    mirrors repeat every 2n - 1 samples, so any reach and any n (even 1) are read."""
+    if not symmetric:
+        return indices % n
+    if band == 1:
+        return n - 1 - band_indices(n - 1 - indices, n, 0, True)
+    period = 2 * n - 1
+    folded = indices % period
+    return np.where(folded < n, folded, period - folded)
+
+
+def _extend(x: torch.Tensor, axis: int, left: int, right: int, band: int, symmetric: bool) -> torch.Tensor:
+    """Band ``x`` (``band`` 0 low, 1 high) extended by ``left`` and ``right`` samples along ``axis``
+    (:func:`band_indices`; any length, even shorter than the extension)."""
     n = x.shape[axis]
-    return x.index_select(axis, torch.arange(-left, n + right) % n)
+    return x.index_select(axis, torch.from_numpy(band_indices(np.arange(-left, n + right), n, band, symmetric)))
 
 
-@functools.lru_cache(maxsize=32)
-def synthesis_matrix(half: int) -> torch.Tensor:
-    """(2 half, 2 half) float32 matrix of one 1-D inverse level: outputs from [low; high] (:func:`polyphase_taps`)."""
+@functools.lru_cache(maxsize=64)
+def synthesis_matrix_64(half: int, symmetric: bool = False) -> np.ndarray:
+    """(2 half, 2 half) float64 matrix of one 1-D inverse level: outputs from [low; high] (:func:`polyphase_taps`,
+    bands extended by :func:`band_indices`)."""
     taps, left = polyphase_taps()
     matrix = np.zeros((2 * half, 2 * half))
     outputs = np.arange(half)
     for parity, band, k in itertools.product(range(2), range(2), range(taps.shape[-1])):
-        np.add.at(matrix, (2 * outputs + parity, band * half + (outputs + k - left) % half), taps[parity, band, k])
-    return torch.from_numpy(matrix.astype(np.float32))
+        columns = band * half + band_indices(outputs + k - left, half, band, symmetric)
+        np.add.at(matrix, (2 * outputs + parity, columns), taps[parity, band, k])
+    return matrix
 
 
-def _synthesis_1d(low: torch.Tensor | None, high: torch.Tensor | None, axis: int) -> torch.Tensor:
+@functools.lru_cache(maxsize=32)
+def synthesis_matrix(half: int, symmetric: bool = False) -> torch.Tensor:
+    """:func:`synthesis_matrix_64` in float32, for training."""
+    return torch.from_numpy(synthesis_matrix_64(half, symmetric).astype(np.float32))
+
+
+def _synthesis_1d(low: torch.Tensor | None, high: torch.Tensor | None, axis: int,
+                  symmetric: bool = False) -> torch.Tensor:
     """Inverse of one 1-D level along ``axis`` (-1 or -2) of (N, h, w) bands, either of which may be None (zero):
     (N, h, 2w) or (N, 2h, w).
 
@@ -80,7 +112,7 @@ def _synthesis_1d(low: torch.Tensor | None, high: torch.Tensor | None, axis: int
     present = low if low is not None else high
     half = present.shape[axis]
     if torch.is_grad_enabled() and 2 * half <= MATRIX_MAX_SIDE:
-        matrix = synthesis_matrix(half).to(present.dtype)
+        matrix = synthesis_matrix(half, symmetric).to(present.dtype)
         if low is None or high is None:
             matrix = matrix[:, :half] if high is None else matrix[:, half:]
         else:
@@ -88,8 +120,8 @@ def _synthesis_1d(low: torch.Tensor | None, high: torch.Tensor | None, axis: int
         return present @ matrix.T if axis == -1 else matrix @ present
     taps, left = polyphase_taps()
     reach = taps.shape[-1] - 1
-    return _correlate([(b, _periodic(band, axis, left, reach - left)) for b, band in enumerate((low, high))
-                       if band is not None], axis, half)
+    return _correlate([(b, _extend(band, axis, left, reach - left, b, symmetric))
+                       for b, band in enumerate((low, high)) if band is not None], axis, half)
 
 
 def _correlate(bands: list[tuple[int, torch.Tensor]], axis: int, count: int) -> torch.Tensor:
@@ -111,68 +143,74 @@ def _correlate(bands: list[tuple[int, torch.Tensor]], axis: int, count: int) -> 
 
 
 def synthesis_level(approx: torch.Tensor | None, horizontal: torch.Tensor | None, vertical: torch.Tensor | None,
-                    diagonal: torch.Tensor | None) -> torch.Tensor:
+                    diagonal: torch.Tensor | None, symmetric: bool = False) -> torch.Tensor:
     """One 2-D level of ``waverec2``: (N, h, w) approximation and details (None: zero; not all) -> (N, 2h, 2w). H is
     high-pass down the columns and low-pass along the rows, V the reverse, D high-pass both ways."""
-    return _synthesis_1d(*synthesis_level_columns(approx, horizontal, vertical, diagonal), -2)
+    return _synthesis_1d(*synthesis_level_columns(approx, horizontal, vertical, diagonal, symmetric), -2, symmetric)
 
 
 def scale_parts(approx: torch.Tensor, details: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                rows: tuple[int, int] | None = None) -> torch.Tensor:
-    """Each scale's part of ``waverec2`` (its three details alone; finest first), then the approximation's:
-    (levels + 1, H, W) for (h, w) bands, coarsest first in ``details``; they sum to the image. The parts already
-    made go up a level through the low-pass filters only, and each new part through the high-pass ones only:
-    about twice one whole inverse's work, not levels + 1 times.
+                rows: tuple[int, int] | None = None, symmetric: bool = False) -> torch.Tensor:
+    """Each scale's part of the inverse transform (its three details alone; finest first), then the
+    approximation's: (levels + 1, H, W) for (h, w) bands, coarsest first in ``details``; they sum to the image. The
+    parts already made go up a level through the low-pass filters only, and each new part through the high-pass
+    ones only: about twice one whole inverse's work, not levels + 1 times.
 
     ``rows`` (top, bottom): only those output rows, (levels + 1, bottom - top, W), computed from the rows of each
     level that they depend on (:func:`row_windows`), so a band of a large frame costs about its share of the frame."""
     if rows is None:
         parts = approx[None]
         for horizontal, vertical, diagonal in details:
-            coarser = synthesis_level(parts, None, None, None)
-            own = synthesis_level(None, horizontal[None], vertical[None], diagonal[None])
+            coarser = synthesis_level(parts, None, None, None, symmetric)
+            own = synthesis_level(None, horizontal[None], vertical[None], diagonal[None], symmetric)
             parts = torch.cat([own, coarser])
         return parts
-    windows = row_windows(rows, len(details))
+    windows, reads = row_windows(rows, approx.shape[-2] << len(details), len(details), symmetric)
 
-    def take(band: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
-        return band.index_select(-2, torch.arange(*window) % band.shape[-2])[None]
+    def take(band: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        return band.index_select(-2, torch.from_numpy(indices))
 
-    parts = take(approx, windows[-1])
+    parts = approx[None, windows[-1][0]:windows[-1][1]]
     for level, (horizontal, vertical, diagonal) in zip(reversed(range(len(details))), details):
-        source, target = windows[level + 1], windows[level]
-        coarser = _rows_window(synthesis_level_columns(parts, None, None, None), target)
-        own = _rows_window(synthesis_level_columns(None, take(horizontal, source), take(vertical, source),
-                                                   take(diagonal, source)), target)
-        parts = torch.cat([own, coarser])
+        low, high = reads[level]
+        coarser = synthesis_level_columns(take(parts, low - windows[level + 1][0]), None, None, None, symmetric)
+        own = synthesis_level_columns(None, take(horizontal, high)[None], take(vertical, low)[None],
+                                      take(diagonal, high)[None], symmetric)
+        parts = torch.cat([_rows_window(own, windows[level]), _rows_window(coarser, windows[level])])
     return parts
 
 
-def row_windows(rows: tuple[int, int], levels: int) -> list[tuple[int, int]]:
-    """Rows (top, bottom; may run past either edge, read periodically) of the approximation at each level, finest
-    (the output ``rows``) first, that the output rows depend on."""
+def row_windows(rows: tuple[int, int], height: int, levels: int,
+                symmetric: bool = False) -> tuple[list[tuple[int, int]], list[tuple[np.ndarray, np.ndarray]]]:
+    """For output ``rows`` (top, bottom) of a ``height``-row transform: per level, finest (the output ``rows``)
+    first, the rows (top, bottom) of that level's approximation that they depend on, all inside it; and per level
+    but the coarsest, the rows of the next coarser level's low and high bands that its window's synthesis reads, in
+    order: the window's with the filters' reach, extended past the edges (:func:`band_indices`)."""
     taps, left = polyphase_taps()
     reach = taps.shape[-1] - 1
-    windows = [rows]
-    for _ in range(levels):
+    windows, reads = [rows], []
+    for level in range(1, levels + 1):
         top, bottom = windows[-1]
-        windows.append((top // 2 - left, (bottom + 1) // 2 + reach - left))
-    return windows
+        extended = np.arange(top // 2 - left, (bottom + 1) // 2 + reach - left)
+        low, high = (band_indices(extended, height >> level, band, symmetric) for band in range(2))
+        reads.append((low, high))
+        windows.append((int(low.min()), int(low.max()) + 1))
+    return windows, reads
 
 
 def synthesis_level_columns(approx: torch.Tensor | None, horizontal: torch.Tensor | None,
-                            vertical: torch.Tensor | None, diagonal: torch.Tensor | None) -> tuple[torch.Tensor | None,
-                                                                                                  torch.Tensor | None]:
+                            vertical: torch.Tensor | None, diagonal: torch.Tensor | None,
+                            symmetric: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """The first half of :func:`synthesis_level`: the column (axis -1) pass, giving the row pass's low and high
     bands (None where both inputs are)."""
-    top = None if approx is None and vertical is None else _synthesis_1d(approx, vertical, -1)
-    bottom = None if horizontal is None and diagonal is None else _synthesis_1d(horizontal, diagonal, -1)
+    top = None if approx is None and vertical is None else _synthesis_1d(approx, vertical, -1, symmetric)
+    bottom = None if horizontal is None and diagonal is None else _synthesis_1d(horizontal, diagonal, -1, symmetric)
     return top, bottom
 
 
 def _rows_window(bands: tuple[torch.Tensor | None, torch.Tensor | None], window: tuple[int, int]) -> torch.Tensor:
-    """The row pass of one level on row windows (:func:`row_windows`) of its low and high bands: output rows
-    ``window`` (which the input windows hold with the filters' reach)."""
+    """The row pass of one level on the rows of its low and high bands that :func:`row_windows` reads for output
+    rows ``window``."""
     taps, _ = polyphase_taps()
     present = [(b, band) for b, band in enumerate(bands) if band is not None]
     count = present[0][1].shape[-2] - taps.shape[-1] + 1
@@ -181,13 +219,32 @@ def _rows_window(bands: tuple[torch.Tensor | None, torch.Tensor | None], window:
     return out[..., start:start + window[1] - window[0], :]
 
 
-def analysis(image: np.ndarray, levels: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """``wavedec2`` of a float image whose sides are multiples of ``2**levels``: the approximation and the
-    per-level details, coarsest first."""
+def _analysis_1d(signal: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """One 1-D level with the symmetric extension along ``axis`` (even length n): the periodic transform of the
+    signal mirrored about its ends (period 2n - 2, the extension itself), whose first n / 2 low and high samples
+    are all that differ (the rest mirror them, :func:`band_indices`)."""
+    n = signal.shape[axis]
+    mirrored = np.concatenate([signal, np.flip(signal, axis).take(range(1, n - 1), axis)], axis)
+    low, high = pywt.dwt(mirrored, WAVELET, mode=MODE, axis=axis)
+    return low.take(range(n // 2), axis), high.take(range(n // 2), axis)
+
+
+def analysis(image: np.ndarray, levels: int,
+             symmetric: bool = False) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """The forward transform (``wavedec2``'s layout) of a float image whose sides are multiples of ``2**levels``:
+    the approximation and the per-level details, coarsest first."""
+    image = np.asarray(image, dtype=np.float64)
     with warnings.catch_warnings():  # PyWavelets warns when the filters wrap around a small level: periodic is meant
         warnings.simplefilter("ignore", UserWarning)
-        coefficients = pywt.wavedec2(np.asarray(image, dtype=np.float64), WAVELET, mode=MODE, level=levels)
-    return coefficients[0], [tuple(level) for level in coefficients[1:]]
+        if not symmetric:
+            coefficients = pywt.wavedec2(image, WAVELET, mode=MODE, level=levels)
+            return coefficients[0], [tuple(level) for level in coefficients[1:]]
+        details = []
+        for _ in range(levels):
+            low, high = _analysis_1d(image, 0)
+            (image, vertical), (horizontal, diagonal) = _analysis_1d(low, 1), _analysis_1d(high, 1)
+            details.insert(0, (horizontal, vertical, diagonal))
+    return image, details
 
 
 def padded_size(height: int, width: int, levels: int) -> tuple[int, int]:
