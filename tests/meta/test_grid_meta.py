@@ -88,6 +88,23 @@ def test_a_wavelet_init_file_encodes_and_decodes(tmp_path: Path, shared_data: Pa
         decode(data)
 
 
+def test_training_goes_on_from_an_installed_init_or_a_file(tmp_path: Path, shared_data: Path) -> None:
+    """``--from``: the outer loop starts at that init's networks (no step taken here: the file holds them as they
+    were); a file that is not an init is an InitError."""
+    out = tmp_path / "grid-wavelet-cxr.pt"
+    meta_train_grid("cxr", [shared_data / "cxr" / "train"], out, steps=0, val_crops=0, kind=WAVELET_TASK,
+                    start="grid-wavelet-cxr")
+    config = WAVELET_TASK.codec.plan(256, 256, preset_config("balanced", arch="grid"), RateTarget("quality"), None)
+    went_on = read_init_file(out)
+    assert went_on.record["started_from"] == "grid-wavelet-cxr"
+    for ours, theirs in zip(went_on.init_for(config).params, load_init("grid-wavelet-cxr", "grid", config).params):
+        assert torch.equal(ours, theirs)
+    (tmp_path / "junk.pt").write_bytes(b"not an init")
+    with pytest.raises(InitError):
+        meta_train_grid("cxr", [shared_data / "cxr" / "train"], tmp_path / "x.pt", steps=0, val_crops=0,
+                        kind=WAVELET_TASK, start=str(tmp_path / "junk.pt"))
+
+
 def test_reptile_moves_the_networks_not_the_gains(tmp_path: Path, shared_data: Path) -> None:
     out = tmp_path / "grid-cxr.pt"
     meta_train_grid("cxr", [shared_data / "cxr" / "train"], out, steps=1, inner_steps=3, val_crops=0)

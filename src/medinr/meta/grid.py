@@ -61,9 +61,18 @@ import torch
 from medinr.archs.grid import GridCodec, GridWaveletCodec, _FrameFit, latent_budget
 from medinr.archs.grid_video import GridVideoCodec
 from medinr.config import GridOptions, preset_config
-from medinr.errors import InputError
+from medinr.errors import InitError, InputError
 from medinr.fit import psnr_normalised
-from medinr.meta.inits import INIT_DIR, Init, InitFile, random_init, write_manifest
+from medinr.meta.inits import (
+    INIT_DIR,
+    Init,
+    InitFile,
+    installed_inits,
+    load_init,
+    random_init,
+    read_init_file,
+    write_manifest,
+)
 from medinr.meta.tasks import Source, load_sources, split_sources
 from medinr.models.grid import GridConfig, GridModel
 from medinr.preprocess import Normalisation
@@ -175,14 +184,14 @@ def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int 
                     outer_lr: float = 0.5, val_crops: int = 3, seed: int = 0, threads: int = 1, workers: int = 1,
                     time_limit: float | None = None, sources: list[Source] | None = None,
                     kind: TaskKind = STILL_TASK, task_bpps: tuple[float, float] = TASK_BPPS,
-                    progress=None) -> GridMetaResult:
+                    start: str | None = None, progress=None) -> GridMetaResult:
     """Reptile over the grid networks of the ``balanced`` preset's config; writes the init file ``output``.
 
     ``workers`` > 1: each outer step fits that many tasks in parallel processes (one thread each) and moves
     towards their mean (batched Reptile). ``time_limit`` (seconds): stop the outer loop early when it is spent.
     ``sources``: training series already loaded (instead of reading ``paths``). ``kind``: the tasks, and so the
     network (VIDEO_TASK: ``grid-video``'s (t, y, x) one). ``task_bpps``: the range tasks' bpp targets are drawn from
-    (log-uniformly)."""
+    (log-uniformly). ``start``: an installed init's name or an init file to go on from (else the random init)."""
     torch.set_num_threads(threads)
     start_time = time.perf_counter()
     sources = sources if sources is not None else load_sources(paths)[0]
@@ -191,7 +200,7 @@ def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int 
     cfg = preset_config("balanced", arch="grid")
     config = kind.codec.plan(kind.size, kind.size, cfg, RateTarget("quality"), None)
     opts = replace(cfg.grid, steps=inner_steps)
-    params = [p.clone() for p in random_init("grid", config).params]
+    params = [p.clone() for p in (random_init("grid", config) if start is None else _start_init(start, config)).params]
     learned = [i for i, (name, _) in enumerate(GridModel(config).named_parameters()) if name != "gain"]
     pool = (multiprocessing.get_context("fork").Pool(workers, initializer=torch.set_num_threads, initargs=(1,))
             if workers > 1 else None)
@@ -223,10 +232,18 @@ def meta_train_grid(family: str, paths: list[Path], output: Path, *, steps: int 
     record = {"algorithm": "reptile" if workers == 1 else f"batched reptile ({workers} tasks a step)",
               "steps": done, "inner_steps": inner_steps, "outer_lr": outer_lr,
               "task_size": kind.size, "task_frames": kind.frames, "task_bpps": task_bpps, "seed": seed,
+              "started_from": start or "random",
               "train_series": [s.name for s in train], "val_series": [s.name for s in held],
               "validation_psnr": validation}
     InitFile.from_training(name, "grid", family, config, {config.hidden: params}, record).save(output)
     return GridMetaResult(name, output, done, time.perf_counter() - start_time, validation)
+
+
+def _start_init(start: str, config: GridConfig) -> Init:
+    """The init to go on from: an installed one by name, or an init file's; InitError if it lacks ``config``."""
+    if start in installed_inits():
+        return load_init(start, "grid", config)
+    return read_init_file(Path(start)).init_for(config)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -243,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-limit", type=float, default=None, help="seconds; stop the outer loop then")
     parser.add_argument("--bpps", type=float, nargs=2, default=TASK_BPPS, metavar=("LOW", "HIGH"),
                         help="range of the tasks' bpp targets")
+    parser.add_argument("--from", dest="start", default=None, metavar="INIT",
+                        help="go on from this installed init (name) or init file, not from the random init")
     args = parser.parse_args(argv)
     recipes, kind = (VIDEO_RECIPES, VIDEO_TASK) if args.video else (RECIPES, WAVELET_TASK if args.wavelet
                                                                      else STILL_TASK)
@@ -253,14 +272,16 @@ def main(argv: list[str] | None = None) -> None:
                                  args.directory / f"{kind.init_name(args.family)}.pt", steps=args.steps,
                                  inner_steps=args.inner_steps, outer_lr=args.outer_lr, workers=args.workers,
                                  time_limit=args.time_limit, kind=kind, task_bpps=tuple(args.bpps),
+                                 start=args.start,
                                  progress=lambda d, t: print(f"step {d}/{t}", flush=True) if d % 10 == 0 else None)
-    except InputError as exc:
+    except (InputError, InitError) as exc:
         sys.exit(f"error: {exc}")
     command = (f"nice -n 10 python -m medinr.meta.grid {args.family} --data {shlex.quote(str(args.data))} "
                f"--steps {args.steps} --inner-steps {args.inner_steps} --outer-lr {args.outer_lr} "
                f"--workers {args.workers}" + (f" --time-limit {args.time_limit}" if args.time_limit else "")
                + (" --video" if args.video else "") + (" --wavelet" if args.wavelet else "")
-               + (f" --bpps {args.bpps[0]} {args.bpps[1]}" if tuple(args.bpps) != TASK_BPPS else ""))
+               + (f" --bpps {args.bpps[0]} {args.bpps[1]}" if tuple(args.bpps) != TASK_BPPS else "")
+               + (f" --from {shlex.quote(args.start)}" if args.start else ""))
     write_manifest(args.directory, {result.name: command})
     print(result.describe())
 
