@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from medinr.bitstream import (
+    ARCH_NAMES,
     COMPACT_MINOR,
     FORMAT_MAJOR,
+    INIT_NAMES,
     MAGIC,
+    MODALITY_NAMES,
+    NAMED_MINOR,
     Header,
     Tag,
     read_container,
@@ -86,11 +90,13 @@ def test_trailing_garbage_is_rejected() -> None:
         read_container(_stream() + b"\x00")
 
 
-def _forged(header_bytes: bytes, compact: bool = False) -> bytes:
-    """A stream around given header bytes with valid CRCs: format 1.0 (legacy header), or 1.5 (compact header)."""
+def _forged(header_bytes: bytes, minor: int = 0) -> bytes:
+    """A stream around given header bytes with valid CRCs, at format 1.``minor`` (legacy header and END section
+    before 1.5)."""
+    compact = minor >= COMPACT_MINOR
     chunk = bytes([int(Tag.HEADER), len(header_bytes)]) + header_bytes
     end = bytes([int(Tag.END), 0])
-    start = MAGIC + bytes([FORMAT_MAJOR, COMPACT_MINOR if compact else 0]) + chunk + struct.pack("<I", zlib.crc32(chunk))
+    start = MAGIC + bytes([FORMAT_MAJOR, minor]) + chunk + struct.pack("<I", zlib.crc32(chunk))
     return start + (bytes([int(Tag.END)]) if compact else end + struct.pack("<I", zlib.crc32(end)))
 
 
@@ -101,30 +107,51 @@ INVALID = [{"height": 0}, {"frames": 5000}, {"norm_std": 0.0}, {"value_min": 5.0
 @pytest.mark.parametrize("changes", [*INVALID, {"dtype": "complex64"}, {"photometric": "RGB"}])
 def test_forged_legacy_headers_with_valid_crc_are_rejected(changes) -> None:
     with pytest.raises(BitstreamError):
-        read_container(_forged(_header(**changes).to_bytes(compact=False)))
+        read_container(_forged(_header(**changes).to_bytes(0)))
 
 
+@pytest.mark.parametrize("minor", [COMPACT_MINOR, NAMED_MINOR])
 @pytest.mark.parametrize("changes", INVALID)
-def test_forged_compact_headers_with_valid_crc_are_rejected(changes) -> None:
+def test_forged_compact_headers_with_valid_crc_are_rejected(changes, minor: int) -> None:
     with pytest.raises(BitstreamError):
-        read_container(_forged(_header(**changes).to_bytes(), compact=True))
+        read_container(_forged(_header(**changes).to_bytes(minor), minor))
 
 
+@pytest.mark.parametrize("minor", [COMPACT_MINOR, NAMED_MINOR])
 @pytest.mark.parametrize("field", ["dtype", "photometric"])
-def test_compact_header_with_an_unknown_enum_code_is_rejected(field: str) -> None:
-    raw = bytearray(_header().to_bytes())
+def test_compact_header_with_an_unknown_enum_code_is_rejected(field: str, minor: int) -> None:
+    raw = bytearray(_header().to_bytes(minor))
     position = {"dtype": 3, "photometric": 6}[field]  # after 3 one-byte varints (and bits_stored, signed)
     assert raw[position] == {"dtype": 3, "photometric": 1}[field]  # int16, MONOCHROME1
     raw[position] = 200
     with pytest.raises(BitstreamError, match=f"unknown {field} code 200"):
-        read_container(_forged(bytes(raw), compact=True))
+        read_container(_forged(bytes(raw), minor))
+
+
+def test_named_header_with_an_unknown_name_code_is_rejected() -> None:
+    raw = bytearray(_header().to_bytes(NAMED_MINOR))
+    assert raw[7] == 2  # the modality, after the photometric byte: "mri"
+    raw[7] = 200
+    with pytest.raises(BitstreamError, match="unknown modality code 200"):
+        read_container(_forged(bytes(raw), NAMED_MINOR))
+
+
+def test_every_architecture_modality_and_shipped_init_has_a_name_code() -> None:
+    """Each is one byte in a header (importing the codec registers every architecture)."""
+    from medinr.archs import ARCH_CODECS
+    from medinr.codec import MODALITIES
+    from medinr.meta.inits import installed_inits
+
+    assert set(ARCH_CODECS) <= set(ARCH_NAMES)
+    assert set(MODALITIES) - {"auto"} <= set(MODALITY_NAMES)
+    assert {"random", *installed_inits()} <= set(INIT_NAMES)
 
 
 def test_oversized_image_is_rejected_before_allocation() -> None:
-    for compact in (False, True):
+    for minor in (0, COMPACT_MINOR, NAMED_MINOR):
         with pytest.raises(BitstreamError, match="maximum"):
             header = _header(height=65535, width=65535, frames=4000)
-            read_container(_forged(header.to_bytes(compact), compact))
+            read_container(_forged(header.to_bytes(minor), minor))
 
 
 @pytest.mark.parametrize("value", [0.0, -0.0, 1.0, -1024.0, 4095.0, 65535.0, -(2.0**31), 2.0**52, 2.0**60, 0.5,
@@ -139,15 +166,28 @@ def test_compact_numbers_keep_their_exact_value(value: float) -> None:
 
 def test_compact_header_saves_over_40_bytes_and_both_forms_round_trip() -> None:
     header = _header()
-    assert Header.from_bytes(header.to_bytes(compact=False), compact=False) == header
-    assert len(header.to_bytes(compact=False)) - len(header.to_bytes()) > 40
+    assert Header.from_bytes(header.to_bytes(0), 0) == header
+    assert len(header.to_bytes(0)) - len(header.to_bytes(COMPACT_MINOR)) > 40
+
+
+def test_the_named_header_codes_known_names_in_a_byte_and_spells_out_others() -> None:
+    """``grid-wavelet-cxr`` on an X-ray: 34 bytes of names in the 1.5 header, 3 in the 1.10 one; names outside the
+    tables (a user's init file, a future modality) round trip spelled out."""
+    known = _header(modality="cxr", arch="grid-wavelet", init_name="grid-wavelet-cxr")
+    assert len(known.to_bytes(COMPACT_MINOR)) - len(known.to_bytes(NAMED_MINOR)) == 34 - 3
+    assert Header.from_bytes(known.to_bytes(NAMED_MINOR), NAMED_MINOR) == known
+    spelled = _header(modality="US", init_name="my-site-cxr")
+    assert len(spelled.to_bytes(NAMED_MINOR)) == len(spelled.to_bytes(COMPACT_MINOR)) + 2 - len("seed")
+    assert Header.from_bytes(spelled.to_bytes(NAMED_MINOR), NAMED_MINOR) == spelled
+    with pytest.raises(BitstreamError, match="truncated"):  # a spelled name cut short
+        Header.from_bytes(spelled.to_bytes(NAMED_MINOR)[:8], NAMED_MINOR)
 
 
 def test_a_format_1_4_stream_with_its_legacy_header_and_end_section_still_reads() -> None:
     data = _sections_stream(4, [(Tag.FRAME, b"frame-one")])
     container = read_container(data)
     assert container.header == _header() and container.payloads(Tag.FRAME) == [b"frame-one"]
-    assert container.minor == 4 and read_container(_stream()).minor == COMPACT_MINOR
+    assert container.minor == 4 and read_container(_stream()).minor == NAMED_MINOR
 
 
 # sizes: mode byte, then zig-zag varints of µs (0 -> 1 byte, 5000 -> 2 bytes, 37500 -> 3 bytes)
@@ -169,10 +209,10 @@ def test_unstorable_timing_is_refused(times) -> None:
         timing_section(times)
 
 
-def test_every_file_is_written_as_format_1_5_with_a_one_byte_end() -> None:
-    """1.5 (compact header) knows every earlier section and every architecture's frames."""
+def test_every_file_is_written_as_format_1_10_at_least_with_a_one_byte_end() -> None:
+    """1.10 (named header) knows every earlier section and every architecture's frames."""
     data = _stream(timing=True)
-    assert _stream()[4:6] == data[4:6] == write_container(_header(), [], content_minor=3)[4:6] == bytes([1, 5])
+    assert _stream()[4:6] == data[4:6] == write_container(_header(), [], content_minor=3)[4:6] == bytes([1, 10])
     assert data[-1] == Tag.END and data[-6] != Tag.END
     assert read_container(data).payloads(Tag.TIMING) == [timing_section(IRREGULAR_MS[:2])]
 
@@ -181,7 +221,7 @@ def _sections_stream(minor: int, sections: list[tuple[Tag, bytes]]) -> bytes:
     """A stream with valid CRCs written by hand at format 1.``minor``."""
     compact = minor >= COMPACT_MINOR
     out = bytearray(MAGIC + bytes([FORMAT_MAJOR, minor]))
-    for tag, payload in [(Tag.HEADER, _header().to_bytes(compact)), *sections, *([] if compact else [(Tag.END, b"")])]:
+    for tag, payload in [(Tag.HEADER, _header().to_bytes(minor)), *sections, *([] if compact else [(Tag.END, b"")])]:
         chunk = bytes([int(tag), len(payload)]) + payload
         out += chunk + struct.pack("<I", zlib.crc32(chunk))
     return bytes(out + (bytes([int(Tag.END)]) if compact else b""))

@@ -16,8 +16,10 @@ no section but lets FRAME payloads of the grid architectures table-code their la
 payload, :mod:`medinr.entropy.context`); 1.4 lets RESIDUAL sections code in tiles (version 1 of the section,
 :mod:`medinr.residual`); 1.5 writes the header compactly (:meth:`Header.to_bytes`: varints, enum codes, integral
 numbers as integers: 58 bytes instead of 101 on a 256 px X-ray) and the END section as its tag byte alone (its
-length and CRC were constant: 5 bytes), which matters at low rates (a 256 px image at 0.25 bpp is 2,048 bytes). Writers
-stamp 1.5 at least; a file's version says how to read its header, so every earlier file still decodes. A writer
+length and CRC were constant: 5 bytes), which matters at low rates (a 256 px image at 0.25 bpp is 2,048 bytes); 1.10
+writes the header's modality, architecture and init names as one-byte codes (names outside the tables spelled out
+after the code 0xFF). Writers stamp 1.10 at least; a file's version says how to read its header, so every earlier
+file still decodes. A writer
 stamps the lowest minor version that knows every section it wrote and the architecture's frames
 (``content_minor``), and an older reader refuses a newer file by its version ("a newer file needs a newer
 medinr") rather than by an unknown tag or a garbled frame.
@@ -60,8 +62,8 @@ FORMAT_MAJOR = 1
 #: sections (:mod:`medinr.residual`), 1.5 the compact header and END marker, 1.6 wavelet-basis grid latents
 #: (:mod:`medinr.models.wavelet`), 1.7 grid context networks that read magnitudes (``GridConfig.context_magnitudes``),
 #: 1.8 interpolated parentless levels in 2D grid frames (:func:`medinr.entropy.context.choose_interpolation`), 1.9
-#: the wavelet latents' symmetric edge extension (``cdf97-symmetric``)
-FORMAT_MINOR = 9
+#: the wavelet latents' symmetric edge extension (``cdf97-symmetric``), 1.10 the header's names as one-byte codes
+FORMAT_MINOR = 10
 #: Hard caps so that a forged header can never make a decoder allocate without bound.
 MAX_SIDE = 65535
 MAX_FRAMES = 4096
@@ -85,8 +87,13 @@ class Tag(IntEnum):
 
 #: minor format version that introduced a section (sections not listed are 1.0); files are stamped 1.1 at least
 SECTION_MINOR = {Tag.RESIDUAL: 1, Tag.HASH: 1, Tag.TIMING: 2}
-#: first minor version with the compact header and the one-byte END marker; every file written now has them
+#: first minor version with the compact header and the one-byte END marker
 COMPACT_MINOR = 5
+#: first minor version whose header writes its modality, architecture and init names as one-byte codes
+#: (:data:`MODALITY_NAMES`, :data:`ARCH_NAMES`, :data:`INIT_NAMES`); every file written now has it. A 256 px X-ray
+#: from the shipped ``grid-wavelet-cxr`` init took 34 bytes for the three names, 3 now: at 0.03 bpp its file is
+#: about 250 bytes
+NAMED_MINOR = 10
 #: frame times are stored in integer microseconds
 TIMING_UNITS_PER_MS = 1000
 #: largest |time| the TIMING section holds (about 12 days in µs), so decoded times stay exact floats
@@ -95,6 +102,13 @@ MAX_TIMING_US = 2**40
 
 DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
 PHOTOMETRICS = ("MONOCHROME2", "MONOCHROME1")
+#: the named header's code tables (append only: a code, once written, keeps its name); other names are written out
+MODALITY_NAMES = ("generic", "cxr", "mri", "cine", "ct")
+ARCH_NAMES = ("seed", "grid", "grid-wavelet", "grid-video", "grid-mc", "seed-video")
+INIT_NAMES = ("random", "grid-cxr", "grid-mri", "grid-wavelet-cxr", "grid-wavelet-mri", "seed-cine", "seed-cxr",
+              "seed-mri", "grid-video-cine")
+#: the code of a name that is not in its table: a length-prefixed ASCII string follows
+_SPELLED = 0xFF
 
 
 #: a compact number (``"num"``) is ``uvarint(zigzag(n) << 1)`` for an integral value n (|n| below this), else the
@@ -103,8 +117,11 @@ _MAX_EXACT_INT = 2**53
 
 
 def _write_field(fmt: str, value: Any, name: str, choices: tuple[str, ...] = ()) -> bytes:
-    """One header field in its wire form (``fmt``: a struct code, ``str``, ``bytes``, ``uvarint``, ``enum`` or
-    ``num``)."""
+    """One header field in its wire form (``fmt``: a struct code, ``str``, ``bytes``, ``uvarint``, ``enum``,
+    ``name`` or ``num``)."""
+    if fmt == "name":
+        return bytes([choices.index(value)]) if value in choices else bytes([_SPELLED]) + _write_field("str", value,
+                                                                                                        name)
     if fmt in ("str", "bytes"):
         raw = value.encode("ascii") if fmt == "str" else bytes(value)
         if len(raw) > 255:
@@ -126,6 +143,10 @@ def _write_field(fmt: str, value: Any, name: str, choices: tuple[str, ...] = ())
 def _read_field(fmt: str, data: bytes, pos: int, name: str, choices: tuple[str, ...] = ()) -> tuple[Any, int]:
     """Inverse of :func:`_write_field`: (value, next position); IndexError or struct.error when cut short."""
     what = f"header ({name})"
+    if fmt == "name":
+        if data[pos] == _SPELLED:
+            return _read_field("str", data, pos + 1, name)
+        return _read_field("enum", data, pos, name, choices)
     if fmt in ("str", "bytes"):
         n = data[pos]
         raw = data[pos + 1:pos + 1 + n]
@@ -149,9 +170,16 @@ def _read_field(fmt: str, data: bytes, pos: int, name: str, choices: tuple[str, 
     return struct.unpack_from("<" + fmt, data, pos)[0], pos + size
 
 
-def _field(fmt: str, compact: str | None = None, choices: tuple[str, ...] = ()) -> Any:
-    """A header field's wire forms: ``fmt`` before format 1.5, ``compact`` (default: the same) from 1.5 on."""
-    return field(metadata={"fmt": fmt, "compact": compact or fmt, "choices": choices})
+def _field(fmt: str, compact: str | None = None, choices: tuple[str, ...] = (), named: str | None = None) -> Any:
+    """A header field's wire forms: ``fmt`` before format 1.5, ``compact`` (default: the same) from 1.5 on,
+    ``named`` (default: the compact one) from 1.10 on."""
+    return field(metadata={"fmt": fmt, "compact": compact or fmt, "named": named or compact or fmt,
+                           "choices": choices})
+
+
+def _header_form(minor: int) -> str:
+    """Which of a header field's wire forms a file of this minor version has."""
+    return "fmt" if minor < COMPACT_MINOR else "compact" if minor < NAMED_MINOR else "named"
 
 
 @dataclass
@@ -159,9 +187,10 @@ class Header:
     """Everything a decoder needs besides the per-frame payloads.
 
     Field order is the wire order; each field's metadata gives its wire form before format 1.5 (``fmt``: a struct
-    code, ``"str"`` for a length-prefixed ASCII string, ``"bytes"`` for length-prefixed raw bytes) and from 1.5 on
+    code, ``"str"`` for a length-prefixed ASCII string, ``"bytes"`` for length-prefixed raw bytes), from 1.5 on
     (``compact``: also ``"uvarint"``, ``"enum"`` (a byte indexing ``choices``) and ``"num"`` (an integral number as a
-    varint, any other as a float64)).
+    varint, any other as a float64)) and from 1.10 on (``named``: also ``"name"``, a byte indexing ``choices`` or
+    0xFF and the name spelled out).
     """
 
     height: int = _field("H", "uvarint")
@@ -171,27 +200,27 @@ class Header:
     bits_stored: int = _field("B")
     signed: bool = _field("?")
     photometric: str = _field("str", "enum", PHOTOMETRICS)
-    modality: str = _field("str")
+    modality: str = _field("str", choices=MODALITY_NAMES, named="name")
     value_min: float = _field("d", "num")
     value_max: float = _field("d", "num")
     norm_mean: float = _field("f")
     norm_std: float = _field("f")
     rescale_slope: float = _field("d", "num")
     rescale_intercept: float = _field("d", "num")
-    arch: str = _field("str")
+    arch: str = _field("str", choices=ARCH_NAMES, named="name")
     arch_config: bytes = _field("bytes")
-    init_name: str = _field("str")
+    init_name: str = _field("str", choices=INIT_NAMES, named="name")
     init_hash: bytes = _field("bytes")
 
-    def to_bytes(self, compact: bool = True) -> bytes:
-        """The wire form: compact (format 1.5 and later) or as before 1.5."""
-        key = "compact" if compact else "fmt"
+    def to_bytes(self, minor: int = FORMAT_MINOR) -> bytes:
+        """The wire form of a file of this minor version: named (1.10 on), compact (1.5-1.9) or as before 1.5."""
+        key = _header_form(minor)
         return b"".join(_write_field(f.metadata[key], getattr(self, f.name), f.name, f.metadata["choices"])
                         for f in fields(self))
 
     @classmethod
-    def from_bytes(cls, data: bytes, compact: bool = True) -> Header:
-        key = "compact" if compact else "fmt"
+    def from_bytes(cls, data: bytes, minor: int = FORMAT_MINOR) -> Header:
+        key = _header_form(minor)
         values: dict[str, Any] = {}
         pos = 0
         try:
@@ -245,9 +274,9 @@ class Container:
 def write_container(header: Header, sections: list[tuple[Tag, bytes]], content_minor: int = 0) -> bytes:
     """Serialise a header and sections into a complete ``.minr`` byte string (stamped with the lowest minor
     version that knows every section in it and, ``content_minor``, the architecture's frame payloads)."""
-    minor = max([COMPACT_MINOR, content_minor, *(SECTION_MINOR.get(tag, 0) for tag, _ in sections)])
+    minor = max([NAMED_MINOR, content_minor, *(SECTION_MINOR.get(tag, 0) for tag, _ in sections)])
     out = bytearray(MAGIC + bytes([FORMAT_MAJOR, minor]))
-    for tag, payload in [(Tag.HEADER, header.to_bytes()), *sections]:
+    for tag, payload in [(Tag.HEADER, header.to_bytes(minor)), *sections]:
         chunk = bytes([int(tag)]) + write_uvarint(len(payload)) + payload
         out += chunk + struct.pack("<I", zlib.crc32(chunk))
     return bytes(out + bytes([Tag.END]))
@@ -297,7 +326,7 @@ def read_container(data: bytes) -> Container:
         if header is None:
             if tag != Tag.HEADER:
                 raise BitstreamError("corrupted file (first section is not the header)")
-            header = Header.from_bytes(payload, compact)
+            header = Header.from_bytes(payload, minor)
         else:
             sections.append((tag, payload))
     if header is None:

@@ -10,7 +10,8 @@ passes large enough); ``nearlossless-cxr-tiled`` is 1.4 (a tiled residual sectio
 1.6 (wavelet latents: 4 levels, and a frame padded from 200 x 232 to 208 x 240); ``grid-wavelet-magnitudes-cxr`` is
 1.7 (a context network that reads magnitudes); ``grid-wavelet-interpolated-cxr`` is 1.8 (an interpolated
 approximation band, 16 x 16); the 1.6-1.8 cases ask for the periodic ``cdf97`` that encoders then used;
-``grid-wavelet-symmetric-cxr`` is 1.9 (the symmetric edge extension, a frame padded from 248 x 248 to 256 x 256).
+``grid-wavelet-symmetric-cxr`` is 1.9 (the symmetric edge extension, a frame padded from 248 x 248 to 256 x 256);
+``grid-wavelet-named-cxr`` is 1.10 (the header's names as codes, from the shipped ``grid-wavelet-cxr`` init).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
                                        "grid_upsampling": "cdf97"}),
     "grid-wavelet-symmetric-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(0, 248), slice(8, 256)),
                                    {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.3, "grid_steps": 20}),
+    "grid-wavelet-named-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(0, 256), slice(0, 256)),
+                               {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.1, "grid_steps": 20,
+                                "modality": "cxr"}),
 }
 #: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
 TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}
@@ -72,7 +76,7 @@ def main(names: list[str]) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                data = codec.encode(source(name), modality="generic", **options)
+                data = codec.encode(source(name), **{"modality": "generic", **options})
         finally:
             coder.TILE = default_tile
         (HERE / f"{name}.minr").write_bytes(data)

@@ -212,7 +212,7 @@ def test_frame_times_survive_encode_and_decode(cine: object, times: tuple[float,
     from medinr.codec import decode, describe, encode
 
     data = encode(_small_stack(cine, times), **FRAME_CODEC)
-    assert data[4:6] == bytes([1, 5]) and read_container(data).payloads(Tag.TIMING)
+    assert data[4:6] == bytes([1, 10]) and read_container(data).payloads(Tag.TIMING)
     assert decode(data).frame_times == pytest.approx(times, abs=5e-4)
     info = describe(data)
     fps = 3000.0 / (times[-1] - times[0])
