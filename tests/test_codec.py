@@ -310,3 +310,21 @@ def test_fill_budget_finds_the_smallest_fitting_max_error_in_few_codings(slope: 
     smallest = next(d for d in range(100) if bpp_at(d) <= 3.0)
     calls.clear()
     assert _fill_budget(bpp_at, 120, 3.0) == smallest and len(calls) <= 4
+
+
+def test_a_learned_init_too_large_for_a_tiny_budget_gives_way_to_the_random_one(shared_data) -> None:
+    """A 256 px X-ray at 0.03 bpp (245 bytes): the shipped cxr networks' file overshoots it (266 bytes when
+    measured), so the encoder codes it again from the random init, whose narrower networks fit; the header still
+    says cxr."""
+    pixels = medinr.read(shared_data / "cxr" / "train" / "19073f37.jpg").pixels
+    crop = np.ascontiguousarray(pixels[::4, ::4][122:378, 122:378])
+    options = {"bpp": 0.03, "preset": "fast", "modality": "cxr", "arch": "grid-wavelet", "grid_steps": 20}
+    learned = medinr.encode(crop, **{**options, "bpp": 0.3})
+    assert read_container(learned).header.init_name == "grid-wavelet-cxr"  # a budget it fits keeps it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = medinr.encode(crop, **options)
+    header = read_container(data).header
+    assert header.init_name == "random" and header.modality == "cxr"
+    assert 8 * len(data) / crop.size <= 0.03 * 1.05
+    assert medinr.decode(data).pixels.shape == crop.shape

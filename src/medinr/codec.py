@@ -27,13 +27,15 @@ from medinr.config import NEAR_LOSSLESS_ARCH, preset_config, resolve_arch
 from medinr.errors import BitstreamError, InputError, MedinrError, RateControlError
 from medinr.io.common import make_image
 from medinr.io.image import MedicalImage
-from medinr.meta.inits import FileInitCodec, Init, check_digest, read_init_file
+from medinr.meta.inits import RANDOM, FileInitCodec, Init, check_digest, read_init_file
 from medinr.metrics import default_peak
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 from medinr.residual import MAX_ERROR_LIMIT, decode_near_lossless, residual_of
 
 MODALITIES = ("auto", "cxr", "mri", "cine", "ct", "generic")
+#: a bpp target is met when the file is within this share of it (else a RateWarning says how close it came)
+RATE_TOLERANCE = 0.05
 
 
 class RateWarning(UserWarning):
@@ -209,9 +211,35 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
             kept = f", of which {len(metadata)} bytes of DICOM metadata (see --strip-metadata)" if metadata else ""
             raise RateControlError(f"impossible bpp target {bpp}: the file's fixed overhead alone is "
                                    f"{8 * fixed / image.num_pixels:.3f} bpp{kept}")
-    config = arch_codec.plan(image.height, image.width, cfg, target, budget, modality)
-    init = arch_codec.default_init(config, modality, bpp)
+    data, notes, init = _coded_file(image, frames, norm, modality, arch_codec, cfg, extra, target, budget, progress)
+    if bpp is not None and init.name != RANDOM and 8 * len(data) / image.num_pixels > (1 + RATE_TOLERANCE) * bpp:
+        # a learned init's networks did not fit the budget (a few hundred bytes): the random init's narrower ones
+        # may, and a bpp target is a size limit first
+        fallback = _coded_file(image, frames, norm, modality, arch_codec, cfg, extra, target, budget, progress,
+                               init_modality="generic")
+        if len(fallback[0]) < len(data):
+            data, notes, init = fallback
+    if auto and cfg.predictive_mode and target.mode != "quality" and not time_series and frames.dtype.kind in "iu":
+        predictive = _predictive_if_better(image, frames, norm, modality, cfg, extra, target, data)
+        data, notes = (data, notes) if predictive is None else (predictive, [])
+    if bpp is not None:
+        actual = 8 * len(data) / image.num_pixels
+        if abs(actual - bpp) > RATE_TOLERANCE * bpp:
+            notes.append(f"target {bpp:.4f} bpp not reachable with this preset: closest is {actual:.4f} bpp")
+    for note in notes:
+        warnings.warn(note, RateWarning, stacklevel=2)
+    return data
 
+
+def _coded_file(image: MedicalImage, frames: np.ndarray, norm: Normalisation, modality: str, arch_codec: ArchCodec,
+                cfg: Any, extra: list[tuple[Tag, bytes]], target: RateTarget, budget: float | None,
+                progress: ProgressFn | None, init_modality: str | None = None) -> tuple[bytes, list[str], Init]:
+    """The file of :func:`encode`'s plan, the coder's notes and the init it started from: that of ``modality``, or
+    of ``init_modality`` (``"generic"``: the random init) when given; the header names ``modality`` either way."""
+    chooser = modality if init_modality is None else init_modality
+    bpp = target.value if target.mode == "bpp" else None
+    config = arch_codec.plan(image.height, image.width, cfg, target, budget, chooser)
+    init = arch_codec.default_init(config, chooser, bpp)
     payloads: list[bytes] = []
     notes: list[str] = []
     units = _coding_units(arch_codec, frames)
@@ -224,16 +252,7 @@ def encode(image: MedicalImage | np.ndarray, *, bpp: float | None = None, psnr: 
     data = write_container(_header_for(image, norm, modality, cfg.arch, config.to_bytes(), init),
                            [*extra, *((Tag.FRAME, payload) for payload in payloads)],
                            arch_codec.content_minor(config, payloads))
-    if auto and cfg.predictive_mode and target.mode != "quality" and not time_series and frames.dtype.kind in "iu":
-        predictive = _predictive_if_better(image, frames, norm, modality, cfg, extra, target, data)
-        data, notes = (data, notes) if predictive is None else (predictive, [])
-    if bpp is not None:
-        actual = 8 * len(data) / image.num_pixels
-        if abs(actual - bpp) > 0.05 * bpp:
-            notes.append(f"target {bpp:.4f} bpp not reachable with this preset: closest is {actual:.4f} bpp")
-    for note in notes:
-        warnings.warn(note, RateWarning, stacklevel=2)
-    return data
+    return data, notes, init
 
 
 def _encode_near_lossless(image: MedicalImage, frames: np.ndarray, norm: Normalisation, modality: str,
