@@ -5,7 +5,7 @@ training can differentiate through it and the decoder runs it in a fixed order o
 read off PyWavelets' own inverse (:func:`polyphase_taps`), so the two are exact inverses of each other
 (tests/models/test_wavelet.py checks it against ``waverec2``).
 
-Two boundary extensions (:data:`EXTENSIONS`): ``periodic`` (PyWavelets' ``periodization``; formats 1.6-1.8) wraps
+Two boundary extensions: ``periodic`` (PyWavelets' ``periodization``; formats 1.6-1.8) wraps
 each edge round to the opposite one, a jump wherever the two differ (an X-ray's dark border against its bright
 one) that costs large coefficients along every edge at every level; ``symmetric`` (JPEG 2000's whole-sample
 symmetric extension, format 1.9) mirrors the signal about its first and last samples, so a smooth frame stays
@@ -31,8 +31,6 @@ WAVELET = "bior4.4"
 MODE = "periodization"
 #: training's inverse levels up to this many outputs long use a dense matrix (:func:`_synthesis_1d`)
 MATRIX_MAX_SIDE = 256
-#: boundary extensions of the transform (see the module docstring)
-EXTENSIONS = ("periodic", "symmetric")
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,9 +78,9 @@ def _extend(x: torch.Tensor, axis: int, left: int, right: int, band: int, symmet
     return x.index_select(axis, torch.from_numpy(band_indices(np.arange(-left, n + right), n, band, symmetric)))
 
 
-@functools.lru_cache(maxsize=64)
-def synthesis_matrix_64(half: int, symmetric: bool = False) -> np.ndarray:
-    """(2 half, 2 half) float64 matrix of one 1-D inverse level: outputs from [low; high] (:func:`polyphase_taps`,
+@functools.lru_cache(maxsize=32)
+def synthesis_matrix(half: int, symmetric: bool = False) -> torch.Tensor:
+    """(2 half, 2 half) float32 matrix of one 1-D inverse level: outputs from [low; high] (:func:`polyphase_taps`,
     bands extended by :func:`band_indices`)."""
     taps, left = polyphase_taps()
     matrix = np.zeros((2 * half, 2 * half))
@@ -90,13 +88,7 @@ def synthesis_matrix_64(half: int, symmetric: bool = False) -> np.ndarray:
     for parity, band, k in itertools.product(range(2), range(2), range(taps.shape[-1])):
         columns = band * half + band_indices(outputs + k - left, half, band, symmetric)
         np.add.at(matrix, (2 * outputs + parity, columns), taps[parity, band, k])
-    return matrix
-
-
-@functools.lru_cache(maxsize=32)
-def synthesis_matrix(half: int, symmetric: bool = False) -> torch.Tensor:
-    """:func:`synthesis_matrix_64` in float32, for training."""
-    return torch.from_numpy(synthesis_matrix_64(half, symmetric).astype(np.float32))
+    return torch.from_numpy(matrix.astype(np.float32))
 
 
 def _synthesis_1d(low: torch.Tensor | None, high: torch.Tensor | None, axis: int,
