@@ -916,9 +916,9 @@ class GridCodec(ArchCodec):
         return config
 
     def content_minor(self, config: GridConfig, payloads: Sequence[bytes] = ()) -> int:
-        tensors = len(list(GridModel(config).parameters()))
         if config.symmetric:
             return SYMMETRIC_MINOR
+        tensors = len(list(GridModel(config).parameters()))
         if any(payload[_coarsening_at(payload, tensors)] & INTERPOLATED for payload in payloads):
             return INTERPOLATED_MINOR
         return MAGNITUDES_MINOR if config.context_magnitudes else WAVELET_MINOR if config.wavelet else self.format_minor
