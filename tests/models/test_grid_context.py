@@ -146,3 +146,25 @@ def test_training_context_gradient_matches_the_gathered_features(shape, parent_s
     torch.testing.assert_close(got, expected)
     for g, e in zip(gradients(got), gradients(expected)):
         torch.testing.assert_close(g, e)
+
+
+def test_batched_levels_match_each_levels_own_context_and_rate() -> None:
+    """Training evaluates a wavelet level's three subbands as one batch (:meth:`GridModel.rate_contexts`): the same
+    Laplace parameters as each level alone, with its own level bias, and the rate is the sum of the levels'."""
+    rng = np.random.default_rng(5)
+    config = GridConfig(levels=2, upsampling="cdf97-symmetric", hidden=4, context_magnitudes=True)
+    model = GridModel(config).double()
+    weights = model.entropy_parameters()
+    with torch.no_grad():
+        for p in weights:
+            p.copy_(torch.from_numpy(rng.normal(0, 0.5, p.shape)))
+    latents = [torch.from_numpy(rng.normal(0, 3, shape)) for shape in config.level_shapes(20, 28)]
+    parents = config.parents()
+    contexts = model.rate_contexts(latents)
+    assert len(contexts) == len(latents) == 7
+    expected_bits = 0.0
+    for s, (z, p) in enumerate(zip(latents, parents)):
+        alone = model._context(s, z, None if p is None else latents[p], weights, lambda h: h)
+        torch.testing.assert_close(contexts[s].reshape(2, -1), alone)
+        expected_bits += float(model.rate_bits([z], [alone.reshape(2, *z.shape)]))
+    assert float(model.rate_bits(latents)) == pytest.approx(expected_bits, rel=1e-12)
