@@ -16,6 +16,7 @@ from medinr.archs.grid import (
     LR_NET_KNEE_BPP,
     MIN_STEP_SHARE,
     MIN_STEPS,
+    NET_RESCUE_STEPS,
     STEER_RANGE,
     _FrameFit,
     noisy_steps,
@@ -221,6 +222,28 @@ def test_the_context_network_reads_rounded_latents_in_the_noise_phase_too(crop, 
     fit.train(target, crop.size * 1.0, None)
     assert len(inputs) >= steps_for(20, crop.size) > noisy_steps(steps_for(20, crop.size), fit.opts) > 0
     assert all(torch.equal(z, torch.round(z)) for latents in inputs for z in latents)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_network_its_quantisation_breaks_gets_finer_steps(crop, broken, monkeypatch) -> None:
+    """The payload search tries the preset's network step factors; only where each leaves the decoded error far over
+    the unquantised networks' does it add finer ones, an octave at a time."""
+    factors = []
+    original = _FrameFit.network
+    monkeypatch.setattr(_FrameFit, "network", lambda self, log2_factor, curvature:
+                        factors.append(log2_factor) or original(self, log2_factor, curvature))
+    fit = _small_fit(crop, grid_steps=20)
+    target = RateTarget("bpp", 1.0)
+    fit.start(target, crop.size * 1.0)
+    fit.train(target, crop.size * 1.0, None)
+    if broken:
+        monkeypatch.setattr(_FrameFit, "_mse", lambda self, data: 1e6)
+    fit.choose_payload(target, crop.size / 8)
+    base = fit._network_log2_step()
+    expected = [base + k / 8 for k in fit.opts.net_step_search]
+    if broken:
+        expected += [base + (min(fit.opts.net_step_search) - 8 * (i + 1)) / 8 for i in range(NET_RESCUE_STEPS)]
+    assert factors == pytest.approx(expected)
 
 
 def test_straight_through_phase_is_capped() -> None:

@@ -220,6 +220,13 @@ CONTEXT_REFIT_STEPS, CONTEXT_REFIT_LR = 50, 1e-2
 #: about +0.05 at equal size; three 256 px train crops +0.06 to +0.55 dB at 0.06 and -0.05 to +0.04 at 0.12. At
 #: 0.25 bpp 0.6 lost 0.04 / 0.24 dB (training overshot and the dead zone cut), hence the full rule from 0.2 up
 LOW_RATE_STEP_SHARE = (0.08, 0.2, 0.6)
+#: the networks' quantisation may raise the decoded error to this many times the unquantised networks' before
+#: :meth:`_FrameFit.choose_payload` tries finer steps, an octave at a time, at most NET_RESCUE_STEPS times.
+#: Normally it costs 0.5-1.3 % (512 px cxr/train proxies at 0.1-1 bpp, ``fast``), but a coarse step over a tensor
+#: that the curvature probes found flat can break the network: the SIIM CR image of cxr/test (1024 px) at 0.0199
+#: bpp, ``fast`` (one factor tried), decoded at 2.4x the error, 31.1 dB; an octave finer 1.29x, two octaves 1.10x
+#: (34.4 dB with the three tried)
+NET_LOSS_LIMIT, NET_RESCUE_STEPS = 1.1, 2
 #: fractions of the steps at which a bpp target's latent budget is recalibrated from real coded sizes
 #: (:meth:`_FrameFit.calibrate`)
 CALIBRATE_AT = (0.4, 0.75)
@@ -847,15 +854,30 @@ class _FrameFit:
            size to a bpp budget, or the widest dead zone that still reaches a PSNR target; none without a target.
            When training overshot a bpp budget by more than the widest dead zone saves, the latents are first
            requantised coarser (``latent_scale``, one payload byte) until it fits.
+
+        Where every factor tried leaves the decoded error over NET_LOSS_LIMIT times the unquantised networks', finer
+        factors (an octave at a time, NET_RESCUE_STEPS at most) join the first search.
         """
         base = self._network_log2_step()
         curvature = self.curvature(base)
         latents = self.integer_latents()
-        tried = []  # (mse, network bytes, network)
-        for k in self.opts.net_step_search:
+        tried = []  # (mse, file bytes, network bytes, network)
+
+        def attempt(k: int) -> None:
             head, model = self.network(base + k / 8, curvature)
             data = _assemble(head, 0, self._code_latents(latents, model.exact_predictor()))
             tried.append((self._mse(data), len(data), head, model))
+
+        for k in self.opts.net_step_search:
+            attempt(k)
+        with torch.no_grad():  # the error with the networks unquantised
+            unquantised = float(self.loss([torch.round(z) for z in self.latents])[1])
+        finer = min(self.opts.net_step_search)
+        for _ in range(NET_RESCUE_STEPS):
+            if min(t[0] for t in tried) <= NET_LOSS_LIMIT * unquantised:
+                break
+            finer -= 8
+            attempt(finer)
         reaching = [t for t in tried if t[0] <= self.mse_goal]
         if target.mode == "psnr" and reaching:
             _, _, head, model = min(reaching, key=lambda t: t[1])
