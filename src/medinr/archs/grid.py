@@ -617,7 +617,7 @@ class _FrameFit:
         The rate term codes the noisy (or rounded) latents under Laplace parameters that the context network reads
         off the rounded latents, the decoder's inputs. Read off the noisy ones (until 2026-11-28), its training rate
         fell while the rounded latents' rose, which λ steering chased to its cap: a 512 px cxr/train proxy at 0.3
-        bpp, ``balanced``, ended with 98.5 % zero latents at 0.17 bpp and 30.8 dB (34.4 dB at 0.30 bpp now; on five
+        bpp, ``balanced``, ended with 98.5 % zero latents at 0.17 bpp and 30.8 dB (34.4 dB at 0.30 bpp now; on three
         more 512 px points ``balanced`` +0.05 to +0.15 dB, ``fast`` on six -0.02 to +0.04 dB)."""
         opts = self.opts
         # the gains (dequantisation steps) are trained in the log domain only (``gain_lr``): Adam's scale-free steps
