@@ -589,7 +589,7 @@ class _FrameFit:
         phase fits it to noisy latents, which leaves it broader than the rounded ones need, and the straight-through
         steps then train latents and networks against the sharper model. A banded frame's steps take turns on its
         bands' rows."""
-        rounded = [torch.round(z.detach()) for z in self.latents]
+        rounded = self._rounded()
         opt = _Adam([(self.model.entropy_parameters(), CONTEXT_REFIT_LR)])
         bands = training_bands(self.shape[0], self.opts.band_rows) or [(0, self.shape[0])]
         for step in range(CONTEXT_REFIT_STEPS):
@@ -661,7 +661,7 @@ class _FrameFit:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
             rows = self._latent_rows(window)
             if step % opts.context_every == 0:  # from the rounded latents, as the decoder reads them (see below)
-                contexts = self.model.rate_contexts([torch.round(z.detach()) for z in self.latents], rows)
+                contexts = self.model.rate_contexts(self._rounded(), rows)
             loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts, synth, window)
             loss.backward()
             contexts = [c.detach() for c in contexts]
@@ -681,11 +681,15 @@ class _FrameFit:
             if progress:
                 progress(step + 1, steps)
 
+    def _rounded(self) -> list[torch.Tensor]:
+        """The latents rounded to integers (detached): what the decoder's context network reads."""
+        return [torch.round(z.detach()) for z in self.latents]
+
     def _rounded_point(self, target: RateTarget) -> tuple[float, float]:
         """(MSE, bpp) of the whole frame's rounded latents, to steer by; for a bpp target the rate alone (MSE NaN,
         unused: no synthesis)."""
         with torch.no_grad():
-            rounded = [torch.round(z) for z in self.latents]
+            rounded = self._rounded()
             if target.mode == "bpp":  # divided as :meth:`loss` divides (in the tensor's precision): the same λ
                 return math.nan, float(self.model.rate_bits(rounded) / self.pixels)
             _, mse, bpp = self.loss(rounded)
@@ -871,7 +875,7 @@ class _FrameFit:
         for k in self.opts.net_step_search:
             attempt(k)
         with torch.no_grad():  # the error with the networks unquantised
-            unquantised = float(self.loss([torch.round(z) for z in self.latents])[1])
+            unquantised = float(self.loss(self._rounded())[1])
         finer = min(self.opts.net_step_search)
         for _ in range(NET_RESCUE_STEPS):
             if min(t[0] for t in tried) <= NET_LOSS_LIMIT * unquantised:
