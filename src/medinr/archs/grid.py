@@ -61,7 +61,6 @@ from medinr.config import EncoderConfig, GridOptions
 from medinr.entropy import MAX_ABS_SYMBOL, decode_tensors, encode_tensors
 from medinr.entropy.context import (
     MAX_ABS_LATENT,
-    Predictor,
     choose_interpolation,
     decode_levels,
     encode_levels,
@@ -712,16 +711,18 @@ class _FrameFit:
         it, the final dead zone had to cut up to 17 % of the latent bits (2.8 dB lost on a cxr crop at 0.5 bpp)."""
         latents = self.integer_latents()
         head, model = self.network(self._network_log2_step(), curvature)
-        coded = self._code_latents(latents, model.exact_predictor())
+        coded = self._code_latents(latents, model)
         with torch.no_grad():
             estimate = float(self.model.rate_bits([torch.from_numpy(z.astype(np.float32)) for z in latents]))
         overhead = len(_assemble(head, 0, coded)) - len(coded[1])
         return max(8.0 * (frame_budget - overhead), 8.0) * estimate / max(8.0 * len(coded[1]), 1.0)
 
-    def _code_latents(self, latents: list[np.ndarray], predict: Predictor) -> tuple[int, bytes]:
-        """Integer latents through the exact context coder, each grid with its config's parent, a 2D frame's
-        parentless levels interpolated where that codes them in fewer bits: (coarsening byte flags, section)."""
+    def _code_latents(self, latents: list[np.ndarray], model: GridModel) -> tuple[int, bytes]:
+        """Integer latents through ``model``'s exact context coder (its answers for them computed up front), each
+        grid with its config's parent, a 2D frame's parentless levels interpolated where that codes them in fewer
+        bits: (coarsening byte flags, section)."""
         parents = self.config.parents()
+        predict = model.exact_predictor(latents)
         rule = choose_interpolation(latents, predict, parents) if self.config.dims == 2 else None
         return TABLE_CODED | (INTERPOLATED if rule else 0), encode_levels(latents, predict, parents, rule)
 
@@ -869,7 +870,7 @@ class _FrameFit:
 
         def attempt(k: int) -> None:
             head, model = self.network(base + k / 8, curvature)
-            data = _assemble(head, 0, self._code_latents(latents, model.exact_predictor()))
+            data = _assemble(head, 0, self._code_latents(latents, model))
             tried.append((self._mse(data), len(data), head, model))
 
         for k in self.opts.net_step_search:
@@ -888,12 +889,11 @@ class _FrameFit:
         else:
             _, _, head, model = min(tried, key=lambda t: t[0] + self.lam * 8 * t[1] / self.pixels)
         cache: dict[tuple[float, int], bytes] = {}
-        predict = model.exact_predictor()
 
         def payload(i: float, coarsen: int = 0) -> bytes:
             if (i, coarsen) not in cache:
                 latents = self.integer_latents(i / 64, coarsen)
-                cache[i, coarsen] = _assemble(head, coarsen, self._code_latents(latents, predict))
+                cache[i, coarsen] = _assemble(head, coarsen, self._code_latents(latents, model))
             return cache[i, coarsen]
 
         if target.mode == "bpp":

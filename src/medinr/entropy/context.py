@@ -35,7 +35,6 @@ that proxy the band took 28-26 % fewer bits (ideal code lengths).
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -234,13 +233,11 @@ def choose_interpolation(levels: list[np.ndarray], predict: Predictor,
             residuals.append(z[mask] - means)
             activities.append(activity)
     residual, activity = np.concatenate(residuals), np.concatenate(activities)
-    best_bits, best = math.inf, 0
-    for code in range(256):
-        scales = scales_of(scale_indices_of(Interpolation(code).scales(activity)))
-        bits = float(laplace_bits(residual, scales).sum())
-        if bits < best_bits:
-            best_bits, best = bits, code
-    return Interpolation(best) if best_bits + root_bits < network_bits else None
+    codes = np.arange(256)  # every rule at once, (rule, sample): a loop over them took 8 of 30 ms a 512 px coding
+    scales = INTERPOLATION_BASES[codes >> 4, None] + INTERPOLATION_SLOPES[codes & 15, None] * activity
+    bits = laplace_bits(residual, scales_of(scale_indices_of(scales))).sum(axis=1)
+    best = int(np.argmin(bits))
+    return Interpolation(best) if float(bits[best]) + root_bits < network_bits else None
 
 
 def _model_args(means: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
