@@ -209,8 +209,11 @@ LR_NET_KNEE_BPP = 1.0
 #: rate by 7-9 % at 0.06 bpp and 3 % at 0.25 bpp: +0.04 to +0.21 dB at the same file size (mean +0.10), for 3 s of
 #: a 30 s encode. Refitting when straight-through training starts did as well (two proxies, 0.06 / 0.25 bpp, +0.03
 #: to +0.22 dB) and leaves the last steps to steer the rate to the budget with the sharper model. Frames under
-#: REFERENCE_PIXELS skip it: two 64 px MR train slices lost 0.49 / 0.59 dB at 1 bpp (a 4 kbit file)
-CONTEXT_REFIT_STEPS, CONTEXT_REFIT_LR = 50, 1e-2
+#: REFERENCE_PIXELS skip it: two 64 px MR train slices lost 0.49 / 0.59 dB at 1 bpp (a 4 kbit file). 25 steps at twice
+#: the rate did as well (2026-11-28, ``fast``: six 512 px cxr/train points at 0.3 / 1 bpp -0.013 to +0.002 dB at
+#: -0.1 to +0.1 % size, two 1024 px ones at 0.06 bpp -0.001 / +0.000 dB) in half the time (0.6 s of a 512 px encode);
+#: 25 at the old rate lost up to 0.05 dB at equal size
+CONTEXT_REFIT_STEPS, CONTEXT_REFIT_LR = 25, 2e-2
 #: (low, high bpp, share): a bpp target's λ starts at ``share`` times the step's 2 ln 2 q²/12 at or below ``low`` bpp,
 #: the full rule at or above ``high``, log-linear between (:func:`step_share`). At very low rates training ended
 #: 15-22 % under the latent budget with the full rule (0.02 bpp on a 1024 px proxy: λ steered from 1.46 to 0.47 in
@@ -459,6 +462,11 @@ class _FrameFit:
         self.lam = opts.lam
         self.start_bpp = 0.0  # the start pyramid's expected latent rate (:meth:`start`)
         self.mse_goal = 0.0
+        #: the networks' curvature (:meth:`curvature`) from the first calibration, reused by the later one and by
+        #: :meth:`choose_payload` (None until then). Probing again for the payload (until 2026-11-28) cost 0.6 s of a
+        #: 512 px ``fast`` encode for +0.004 to +0.019 dB at 0.1-0.5 % larger files (six cxr/train points at 0.3 /
+        #: 1 bpp), -0.01 dB on a cine/train clip (10 x 128 px, ``fast``, 0.05 / 0.2 / 1 bpp)
+        self.probed: list[np.ndarray] | None = None
 
     def _gains(self, q: float, alpha: float = 1.0) -> torch.Tensor:
         return q * 2.0 ** (-alpha * torch.tensor(self.config.grid_scales(), dtype=torch.float32))
@@ -636,7 +644,6 @@ class _FrameFit:
                 or steps >= opts.soft_round_fine_min_steps)
         soft = [bool(opts.soft_round) and (fine or z.shape[-2:] != self.shape[-2:]) for z in self.latents]
         calibrate_at = {int(f * steps) for f in CALIBRATE_AT} if target.mode == "bpp" and frame_budget else set()
-        curvature = None  # measured at the first calibration, reused at the next (1.3 s on a 512 px frame)
         gen = torch.Generator().manual_seed(0)
         cycle: list[int] = []  # the bands still to visit in this cycle (a shuffled order per cycle)
         for step in range(steps):
@@ -644,8 +651,8 @@ class _FrameFit:
                 cycle = torch.randperm(len(bands), generator=gen).tolist()
             window = (*bands[cycle.pop()], 0, self.shape[1]) if bands else None
             if step in calibrate_at:
-                curvature = curvature or self.curvature(self._network_log2_step())
-                latent_bits = self.calibrate(frame_budget or 0.0, curvature)
+                self.probed = self.probed or self.curvature(self._network_log2_step())
+                latent_bits = self.calibrate(frame_budget or 0.0, self.probed)
             noisy = step < noise_steps
             if step == noise_steps and self.config.wavelet and self.pixels >= REFERENCE_PIXELS:
                 self.refit_context()
@@ -864,7 +871,7 @@ class _FrameFit:
         factors (an octave at a time, NET_RESCUE_STEPS at most) join the first search.
         """
         base = self._network_log2_step()
-        curvature = self.curvature(base)
+        curvature = self.probed or self.curvature(base)
         latents = self.integer_latents()
         tried = []  # (mse, file bytes, network bytes, network)
 
