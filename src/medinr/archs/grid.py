@@ -210,10 +210,9 @@ LR_NET_KNEE_BPP = 1.0
 #: a 30 s encode. Refitting when straight-through training starts did as well (two proxies, 0.06 / 0.25 bpp, +0.03
 #: to +0.22 dB) and leaves the last steps to steer the rate to the budget with the sharper model. Frames under
 #: REFERENCE_PIXELS skip it: two 64 px MR train slices lost 0.49 / 0.59 dB at 1 bpp (a 4 kbit file). 25 steps at twice
-#: the rate did as well (2026-11-28, ``fast``: six 512 px cxr/train points at 0.3 / 1 bpp -0.013 to +0.002 dB at
-#: -0.1 to +0.1 % size, two 1024 px ones at 0.06 bpp -0.001 / +0.000 dB) in half the time (0.6 s of a 512 px encode);
-#: 25 at the old rate lost up to 0.05 dB at equal size
-CONTEXT_REFIT_STEPS, CONTEXT_REFIT_LR = 25, 2e-2
+#: the rate (0.6 s less of a 512 px encode; 2026-11-28, ``fast``) did as well on six 512 px cxr/train points at 0.3 /
+#: 1 bpp (-0.013 to +0.002 dB) and two 1024 px ones at 0.06 bpp, but lost 0.08-0.25 dB at 2 bpp (three 512 px points)
+CONTEXT_REFIT_STEPS, CONTEXT_REFIT_LR = 50, 1e-2
 #: (low, high bpp, share): a bpp target's λ starts at ``share`` times the step's 2 ln 2 q²/12 at or below ``low`` bpp,
 #: the full rule at or above ``high``, log-linear between (:func:`step_share`). At very low rates training ended
 #: 15-22 % under the latent budget with the full rule (0.02 bpp on a 1024 px proxy: λ steered from 1.46 to 0.47 in
@@ -465,7 +464,8 @@ class _FrameFit:
         #: the networks' curvature (:meth:`curvature`) from the first calibration, reused by the later one and by
         #: :meth:`choose_payload` (None until then). Probing again for the payload (until 2026-11-28) cost 0.6 s of a
         #: 512 px ``fast`` encode for +0.004 to +0.019 dB at 0.1-0.5 % larger files (six cxr/train points at 0.3 /
-        #: 1 bpp), -0.01 dB on a cine/train clip (10 x 128 px, ``fast``, 0.05 / 0.2 / 1 bpp)
+        #: 1 bpp), -0.001 to +0.003 dB at 2 bpp (three), -0.01 dB on a cine/train clip (10 x 128 px, ``fast``, 0.05 /
+        #: 0.2 / 1 bpp)
         self.probed: list[np.ndarray] | None = None
 
     def _gains(self, q: float, alpha: float = 1.0) -> torch.Tensor:
