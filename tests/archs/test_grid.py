@@ -246,24 +246,6 @@ def test_a_network_its_quantisation_breaks_gets_finer_steps(crop, broken, monkey
     assert factors == pytest.approx(expected)
 
 
-def test_one_curvature_probe_serves_the_calibrations_and_the_payload_search(crop, monkeypatch) -> None:
-    """A bpp target's encode probes the networks' curvature once, at the first calibration, and quantises the
-    networks at the second calibration and in the payload search with that same measurement."""
-    probes, used = [], []
-    original_curvature, original_network = _FrameFit.curvature, _FrameFit.network
-    monkeypatch.setattr(_FrameFit, "curvature", lambda self, log2_factor:
-                        probes.append(original_curvature(self, log2_factor)) or probes[-1])
-    monkeypatch.setattr(_FrameFit, "network", lambda self, log2_factor, curvature:
-                        used.append(curvature) or original_network(self, log2_factor, curvature))
-    fit = _small_fit(crop, grid_steps=20)
-    target = RateTarget("bpp", 1.0)
-    fit.start(target, crop.size * 1.0)
-    fit.train(target, crop.size * 1.0, None, frame_budget=crop.size / 8)
-    fit.choose_payload(target, crop.size / 8)
-    assert len(probes) == 1
-    assert len(used) == 2 + len(fit.opts.net_step_search) and all(c is probes[0] for c in used)
-
-
 def test_straight_through_phase_is_capped() -> None:
     opts = preset_config("balanced", arch="grid", grid_straight_through_steps=60).grid
     assert [noisy_steps(n, opts) for n in (50, 200, 600)] == [35, 140, 540]

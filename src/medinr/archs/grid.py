@@ -461,12 +461,6 @@ class _FrameFit:
         self.lam = opts.lam
         self.start_bpp = 0.0  # the start pyramid's expected latent rate (:meth:`start`)
         self.mse_goal = 0.0
-        #: the networks' curvature (:meth:`curvature`) from the first calibration, reused by the later one and by
-        #: :meth:`choose_payload` (None until then). Probing again for the payload (until 2026-11-28) cost 0.6 s of a
-        #: 512 px ``fast`` encode for +0.004 to +0.019 dB at 0.1-0.5 % larger files (six cxr/train points at 0.3 /
-        #: 1 bpp), -0.001 to +0.003 dB at 2 bpp (three), -0.01 dB on a cine/train clip (10 x 128 px, ``fast``, 0.05 /
-        #: 0.2 / 1 bpp)
-        self.probed: list[np.ndarray] | None = None
 
     def _gains(self, q: float, alpha: float = 1.0) -> torch.Tensor:
         return q * 2.0 ** (-alpha * torch.tensor(self.config.grid_scales(), dtype=torch.float32))
@@ -644,6 +638,7 @@ class _FrameFit:
                 or steps >= opts.soft_round_fine_min_steps)
         soft = [bool(opts.soft_round) and (fine or z.shape[-2:] != self.shape[-2:]) for z in self.latents]
         calibrate_at = {int(f * steps) for f in CALIBRATE_AT} if target.mode == "bpp" and frame_budget else set()
+        curvature = None  # measured at the first calibration, reused at the next (0.6-0.7 s on a 512 px frame)
         gen = torch.Generator().manual_seed(0)
         cycle: list[int] = []  # the bands still to visit in this cycle (a shuffled order per cycle)
         for step in range(steps):
@@ -651,8 +646,8 @@ class _FrameFit:
                 cycle = torch.randperm(len(bands), generator=gen).tolist()
             window = (*bands[cycle.pop()], 0, self.shape[1]) if bands else None
             if step in calibrate_at:
-                self.probed = self.probed or self.curvature(self._network_log2_step())
-                latent_bits = self.calibrate(frame_budget or 0.0, self.probed)
+                curvature = curvature or self.curvature(self._network_log2_step())
+                latent_bits = self.calibrate(frame_budget or 0.0, curvature)
             noisy = step < noise_steps
             if step == noise_steps and self.config.wavelet and self.pixels >= REFERENCE_PIXELS:
                 self.refit_context()
@@ -871,7 +866,10 @@ class _FrameFit:
         factors (an octave at a time, NET_RESCUE_STEPS at most) join the first search.
         """
         base = self._network_log2_step()
-        curvature = self.probed or self.curvature(base)
+        # probed anew (0.6-0.7 s at 512 px): the first calibration's probe reused here lost 2.7 dB on a 512 px
+        # X-ray at 1.35 bpp (cxr-test bench, 2026-11-28): a tensor still at its init then measured flat (1e-12), and
+        # the step that implied rounded its later delta away, at every factor the rescue tries
+        curvature = self.curvature(base)
         latents = self.integer_latents()
         tried = []  # (mse, file bytes, network bytes, network)
 
