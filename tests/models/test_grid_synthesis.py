@@ -46,3 +46,24 @@ def test_probe_windows_sit_inside_large_frames_and_hold_the_probe_budget() -> No
         assert 0.5 * min(PROBE_PIXELS, height * width / 4) <= pixels <= PROBE_PIXELS
         rows = sorted({t for t, *_ in windows})
         assert rows[0] < height / PROBE_TILES and rows[-1] > height * (PROBE_TILES - 1) / PROBE_TILES - rows[0] - 1
+
+
+@pytest.mark.parametrize("config, size", [(GridConfig(levels=4, hidden=8, refine=4, upsampling="cdf97"), (37, 45)),
+                                          (GridConfig(levels=3, hidden=8, refine=4), (37, 45)),
+                                          (GridConfig(levels=3, hidden=8, refine=4, dims=3, static=1), (3, 12, 10))])
+def test_only_latents_and_gains_enter_the_synthesis_inputs(config: GridConfig, size: tuple[int, ...]) -> None:
+    """The curvature probes compute the synthesis inputs once for every network tensor but the gains: exact only if
+    no other tensor enters them. Each tensor perturbed in turn: the inputs move for the gains alone, and the synthesis
+    from the inputs is the synthesis."""
+    model = _random_model(config)
+    gen = torch.Generator().manual_seed(2)
+    latents = [torch.randn(shape, generator=gen) for shape in config.level_shapes(*size)]
+    with torch.no_grad():
+        inputs = model.synthesis_inputs(latents, size)
+        assert torch.equal(model.from_inputs(inputs), model.synthesize(latents, size))
+        for name, p in model.named_parameters():
+            saved = p.clone()
+            p.add_(0.5)
+            moved = not torch.equal(model.synthesis_inputs(latents, size), inputs)
+            p.copy_(saved)
+            assert moved == (name == "gain"), name

@@ -788,18 +788,38 @@ class _FrameFit:
             return self.lam * float(self.model.rate_bits(hat)) / self.pixels
 
         windows = probe_windows(*self.shape) if len(self.shape) == 2 else None
+        area = sum((w[1] - w[0]) * (w[3] - w[2]) for w in windows or [])
+
+        def windows_error(regions: list[tuple[torch.Tensor, tuple[slice, slice], list[tuple[int, int, int, int]],
+                                              int]]) -> float:
+            """Mean squared error over the probe windows, from their regions' synthesis inputs (summed window by
+            window, in order)."""
+            errors = []
+            for inputs, crop, group, left in regions:
+                band = self.model.from_inputs(inputs)[crop]
+                errors += [float((band[:, w[2] - left:w[3] - left] - target[w[0]:w[1], w[2]:w[3]]).pow(2).sum())
+                           for w in group]
+            return sum(errors) / area
 
         def distortion() -> float:
             if windows is None:
                 return float((self.model.synthesize(hat, self.shape, frames) - target).pow(2).mean())
-            return sum(float((image - target[w[0]:w[1], w[2]:w[3]]).pow(2).sum())
-                       for w, image in self._windows(hat, windows)) / sum((w[1] - w[0]) * (w[3] - w[2])
-                                                                         for w in windows)
+            return windows_error(self._probe_regions(hat, windows))
+
+        def network_distortion() -> float:
+            """:func:`distortion` for a perturbed tensor other than the gains, from synthesis inputs computed once
+            (the same values; about half a 512 px synthesis is its wavelet scale parts)."""
+            if windows is None:
+                return float((self.model.from_inputs(inputs) - target).pow(2).mean())
+            return windows_error(regions)
 
         gen = torch.Generator().manual_seed(1)
         out = []
         with torch.no_grad():
+            inputs = self.model.synthesis_inputs(hat, self.shape, frames) if windows is None else None
+            regions = self._probe_regions(hat, windows) if windows is not None else []
             base = {rate: rate(), distortion: distortion()}
+            base[network_distortion] = base[distortion]
 
             def probe(p: torch.Tensor, term: Callable[[], float], delta: torch.Tensor) -> float:
                 total, saved = 0.0, p.clone()
@@ -810,7 +830,7 @@ class _FrameFit:
                 return max(total / max(float(delta.pow(2).sum()), 1e-30), 1e-12)
 
             for p, p0 in zip(self.model.parameters(), self.init.params):
-                term = rate if id(p) in rate_params else distortion
+                term = rate if id(p) in rate_params else distortion if p is self.model.gain else network_distortion
                 amplitude = 1e-2 * float(p.pow(2).mean().sqrt()) + 1e-4
                 curvature = probe(p, term, (torch.rand(p.shape, generator=gen) - 0.5) * amplitude)
                 for _ in range(PROBE_ROUNDS):
@@ -823,19 +843,21 @@ class _FrameFit:
                 out.append(np.array([curvature]))
         return out
 
-    def _windows(self, latents: list[torch.Tensor], windows: list[tuple[int, int, int, int]]
-                 ) -> list[tuple[tuple[int, int, int, int], torch.Tensor]]:
-        """Each (top, bottom, left, right) window of the synthesis. Wavelet latents synthesise each distinct row
-        band once, across the windows of that band: the inverse transform of a band costs about the same whatever
-        its width, so a 2000 px frame's 16 probe windows in 4 bands cost 4 band syntheses, not 16."""
-        if not self.config.wavelet:
-            return [(w, self.model.synthesize(latents, self.shape, window=w)) for w in windows]
+    def _probe_regions(self, latents: list[torch.Tensor], windows: list[tuple[int, int, int, int]]
+                       ) -> list[tuple[torch.Tensor, tuple[slice, slice], list[tuple[int, int, int, int]], int]]:
+        """The synthesis inputs of regions covering the (top, bottom, left, right) probe windows (:meth:`GridModel.
+        window_inputs`): (inputs, where the region lies in their synthesis, its windows, its left column). Wavelet
+        latents take one region per distinct row band, across that band's windows: the inverse transform of a band
+        costs about the same whatever its width, so a 2000 px frame's 16 probe windows in 4 bands cost 4 band
+        syntheses, not 16; other latents one region per window."""
+        groups = itertools.groupby(windows, key=lambda w: w[:2]) if self.config.wavelet else \
+            ((w[:2], [w]) for w in windows)
         out = []
-        for (top, bottom), group in itertools.groupby(windows, key=lambda w: w[:2]):
+        for (top, bottom), group in groups:
             group = list(group)
             left, right = min(w[2] for w in group), max(w[3] for w in group)
-            band = self.model.synthesize(latents, self.shape, window=(top, bottom, left, right))
-            out += [(w, band[:, w[2] - left:w[3] - left]) for w in group]
+            inputs, crop = self.model.window_inputs(latents, self.shape, (top, bottom, left, right))
+            out.append((inputs, crop, group, left))
         return out
 
     def network(self, log2_factor: float, curvature: list[np.ndarray]) -> tuple[bytes, GridModel]:

@@ -512,24 +512,42 @@ class GridModel(nn.Module):
         the same values as those pixels of the whole image (the refinement's reach is synthesised around it)."""
         if window is None:
             return self._synthesize(latents, size, frames)
+        inputs, crop = self.window_inputs(latents, size, window)
+        return self.from_inputs(inputs)[crop]
+
+    def window_inputs(self, latents: list[torch.Tensor], size: tuple[int, ...], window: tuple[int, int, int, int]
+                      ) -> tuple[torch.Tensor, tuple[slice, slice]]:
+        """:meth:`synthesis_inputs` of a window (top, bottom, left, right) and the refinement's reach around it, and
+        where the window lies in their synthesis (:meth:`from_inputs`)."""
         top, bottom, left, right = window
         reach = REFINE_REACH if self.config.refine else 0
         outer = (max(0, top - reach), min(size[-2], bottom + reach), max(0, left - reach), min(size[-1], right + reach))
-        image = self._synthesize(latents, size, None, (slice(*outer[:2]), slice(*outer[2:])))
-        return image[top - outer[0]:bottom - outer[0], left - outer[2]:right - outer[2]]
+        inputs = self.synthesis_inputs(latents, size, None, (slice(*outer[:2]), slice(*outer[2:])))
+        return inputs, (slice(top - outer[0], bottom - outer[0]), slice(left - outer[2], right - outer[2]))
 
     def _synthesize(self, latents: list[torch.Tensor], size: tuple[int, ...], frames: torch.Tensor | None = None,
                     window: tuple[slice, slice] | None = None) -> torch.Tensor:
         """:meth:`synthesize` of the frames, or of a window given as row and column slices (its edge then padded
         with zeros by the refinement, like the image's)."""
-        dtype = latents[0].dtype
+        return self.from_inputs(self.synthesis_inputs(latents, size, frames, window))
+
+    def synthesis_inputs(self, latents: list[torch.Tensor], size: tuple[int, ...],
+                         frames: torch.Tensor | None = None, window: tuple[slice, slice] | None = None
+                         ) -> torch.Tensor:
+        """The per-pixel network's inputs, (channels, *size): the gained wavelet scale parts or upsampled grids
+        (arguments as :meth:`_synthesize`). Only the latents and the gains enter them, so the curvature probes of the
+        other network tensors compute them once (:meth:`medinr.archs.grid._FrameFit.curvature`)."""
         if self.config.wavelet:
             rows = None if window is None else (window[0].start, window[0].stop)
             f = self.scale_parts(latents, size, rows)
-            f = f if window is None else f[:, :, window[1]]
-        else:
-            f = upsample(latents, size, self.config.upsampling, frames, window)
-            f = f * self.gain.to(dtype).reshape(-1, *[1] * (f.dim() - 1))
+            return f if window is None else f[:, :, window[1]]
+        f = upsample(latents, size, self.config.upsampling, frames, window)
+        return f * self.gain.to(f.dtype).reshape(-1, *[1] * (f.dim() - 1))
+
+    def from_inputs(self, f: torch.Tensor) -> torch.Tensor:
+        """The synthesis from its inputs (:meth:`synthesis_inputs`): the per-pixel MLP, its residual added to the
+        inputs' sum, then the 3x3 refinement."""
+        dtype = f.dtype
         size = tuple(f.shape[1:])
         out = self._mlp(f.reshape(f.shape[0], -1)).reshape(2, *size)
         image = f.sum(0) + out[0]
