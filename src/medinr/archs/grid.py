@@ -376,6 +376,11 @@ def strided_frames(step: int, frames: int, stride: int) -> torch.Tensor | None:
     return torch.arange(step % min(stride, frames), frames, stride)
 
 
+#: synthesis inputs of regions covering probe windows (:meth:`_FrameFit._probe_regions`): per region (inputs, where
+#: the region lies in their synthesis, its (top, bottom, left, right) windows, its left column)
+ProbeRegions = list[tuple[torch.Tensor, tuple[slice, slice], list[tuple[int, int, int, int]], int]]
+
+
 def probe_windows(height: int, width: int) -> list[tuple[int, int, int, int]] | None:
     """(top, bottom, left, right) of the curvature probes' windows in a frame of more than PROBE_PIXELS pixels:
     PROBE_TILES x PROBE_TILES squares, together PROBE_PIXELS, centred in an even grid of cells; None (the whole
@@ -790,35 +795,38 @@ class _FrameFit:
         windows = probe_windows(*self.shape) if len(self.shape) == 2 else None
         area = sum((w[1] - w[0]) * (w[3] - w[2]) for w in windows or [])
 
-        def windows_error(regions: list[tuple[torch.Tensor, tuple[slice, slice], list[tuple[int, int, int, int]],
-                                              int]]) -> float:
-            """Mean squared error over the probe windows, from their regions' synthesis inputs (summed window by
-            window, in order)."""
+        def synthesis_inputs() -> torch.Tensor | ProbeRegions:
+            """What the error is measured from: the whole frame's synthesis inputs, or the probe windows' regions."""
+            if windows is None:
+                return self.model.synthesis_inputs(hat, self.shape, frames)
+            return self._probe_regions(hat, windows)
+
+        def error_from(inputs: torch.Tensor | ProbeRegions) -> float:
+            """Mean squared error of the synthesis from :func:`synthesis_inputs`' value: over the whole frame, or
+            over the probe windows (summed window by window, in order)."""
+            if isinstance(inputs, torch.Tensor):
+                return float((self.model.from_inputs(inputs) - target).pow(2).mean())
             errors = []
-            for inputs, crop, group, left in regions:
-                band = self.model.from_inputs(inputs)[crop]
+            for region, crop, group, left in inputs:
+                band = self.model.from_inputs(region)[crop]
                 errors += [float((band[:, w[2] - left:w[3] - left] - target[w[0]:w[1], w[2]:w[3]]).pow(2).sum())
                            for w in group]
             return sum(errors) / area
 
         def distortion() -> float:
-            if windows is None:
-                return float((self.model.synthesize(hat, self.shape, frames) - target).pow(2).mean())
-            return windows_error(self._probe_regions(hat, windows))
+            return error_from(synthesis_inputs())
 
         def network_distortion() -> float:
-            """:func:`distortion` for a perturbed tensor other than the gains, from synthesis inputs computed once
-            (the same values; about half a 512 px synthesis is its wavelet scale parts)."""
-            if windows is None:
-                return float((self.model.from_inputs(inputs) - target).pow(2).mean())
-            return windows_error(regions)
+            """:func:`distortion` for a perturbed tensor other than the gains, which do not enter the synthesis
+            inputs: from those computed once (the same values; about half a 512 px synthesis is its wavelet scale
+            parts)."""
+            return error_from(unperturbed)
 
         gen = torch.Generator().manual_seed(1)
         out = []
         with torch.no_grad():
-            inputs = self.model.synthesis_inputs(hat, self.shape, frames) if windows is None else None
-            regions = self._probe_regions(hat, windows) if windows is not None else []
-            base = {rate: rate(), distortion: distortion()}
+            unperturbed = synthesis_inputs()
+            base = {rate: rate(), distortion: error_from(unperturbed)}
             base[network_distortion] = base[distortion]
 
             def probe(p: torch.Tensor, term: Callable[[], float], delta: torch.Tensor) -> float:
@@ -843,11 +851,9 @@ class _FrameFit:
                 out.append(np.array([curvature]))
         return out
 
-    def _probe_regions(self, latents: list[torch.Tensor], windows: list[tuple[int, int, int, int]]
-                       ) -> list[tuple[torch.Tensor, tuple[slice, slice], list[tuple[int, int, int, int]], int]]:
+    def _probe_regions(self, latents: list[torch.Tensor], windows: list[tuple[int, int, int, int]]) -> ProbeRegions:
         """The synthesis inputs of regions covering the (top, bottom, left, right) probe windows (:meth:`GridModel.
-        window_inputs`): (inputs, where the region lies in their synthesis, its windows, its left column). Wavelet
-        latents take one region per distinct row band, across that band's windows: the inverse transform of a band
+        window_inputs`; :data:`ProbeRegions`). Wavelet latents take one region per distinct row band, across that band's windows: the inverse transform of a band
         costs about the same whatever its width, so a 2000 px frame's 16 probe windows in 4 bands cost 4 band
         syntheses, not 16; other latents one region per window."""
         groups = itertools.groupby(windows, key=lambda w: w[:2]) if self.config.wavelet else \
