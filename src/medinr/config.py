@@ -119,6 +119,9 @@ class VideoOptions:
     #: static grids, constant in time, at the finest this many scales (:attr:`medinr.models.grid.GridConfig.static`):
     #: what does not move is coded once. Not below ``medinr.archs.grid_video.STATIC_FROM_BPP``
     static_levels: int = 2
+    #: code each level's latents as their DCT along time (:attr:`medinr.models.grid.GridConfig.temporal`, format
+    #: 1.11); see ``medinr.archs.grid_video`` for the measurements
+    temporal: bool = True
     #: a step measures the error (and the full-resolution level's rate) on enough frames for this many pixels
     #: (every k-th frame, offset cycling: ``GridOptions.frame_stride``)
     step_pixels: int = 3 * 256 * 256

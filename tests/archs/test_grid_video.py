@@ -20,7 +20,13 @@ from medinr.entropy.context import anchors, decode_levels, encode_levels
 from medinr.errors import BitstreamError, InputError
 from medinr.io import read
 from medinr.meta.inits import random_init
-from medinr.models.grid import GridConfig, GridModel, context_features
+from medinr.models.grid import (
+    GridConfig,
+    GridModel,
+    context_features,
+    temporal_frames,
+    temporal_spectrum,
+)
 from medinr.preprocess import Normalisation
 from medinr.ratecontrol import RateTarget
 
@@ -153,6 +159,42 @@ def test_a_still_sequence_starts_with_its_detail_in_the_static_grids(clip: objec
     latents = [z.detach() for z in fit.latents]
     assert not latents[0].any() and not latents[1].any()  # nothing moves
     assert latents[4].abs().sum() > 0 and latents[5].abs().sum() > 0
+
+
+def test_the_temporal_transform_is_orthonormal_and_leaves_single_frames_alone() -> None:
+    z = torch.randn(5, 3, 4, generator=torch.Generator().manual_seed(0))
+    spectrum = temporal_spectrum(z)
+    torch.testing.assert_close(temporal_frames(spectrum), z)
+    torch.testing.assert_close(spectrum.pow(2).sum(), z.pow(2).sum())  # the same error in either domain
+    torch.testing.assert_close(spectrum[0], z.sum(0) / 5**0.5)  # frequency 0: what every frame shares
+    single = torch.randn(1, 3, 4)
+    assert temporal_spectrum(single) is single and temporal_frames(single) is single
+
+
+def test_temporal_configs_round_trip_and_are_refused_for_frames() -> None:
+    config = GridConfig(levels=3, dims=3, static=1, temporal=True, context_magnitudes=True)
+    assert GridConfig.from_bytes(config.to_bytes()) == config
+    assert GridConfig(levels=3, dims=3).to_bytes()[5] == GridConfig().to_bytes()[5]  # flag off: the old byte
+    with pytest.raises(ValueError):
+        GridConfig.from_bytes(GridConfig(dims=2, temporal=True).to_bytes())
+
+
+def test_a_still_sequence_starts_with_its_latents_in_frequency_zero(clip: object) -> None:
+    still = np.repeat(clip.pixels[:1], 4, axis=0)
+    config = GridConfig(levels=4, dims=3, temporal=True)
+    fit = _FrameFit(still, Normalisation.of(still), config, random_init("grid", config), preset_config("fast").grid)
+    fit.start(RateTarget("bpp", 1.0), float(still.size))
+    moving = [z.detach()[1:] for z in fit.latents if z.shape[0] > 1]
+    assert moving and all(float(z.abs().max()) < 1e-4 for z in moving)
+    assert fit.latents[0].detach()[0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("temporal", [True, False])
+def test_the_temporal_option_sets_the_config_and_the_format_version(clip: object, temporal: bool) -> None:
+    coded = encode_report(clip, bpp=3.0, video_temporal=temporal, **TINY)
+    assert describe(coded.data)["config"]["temporal"] is temporal
+    assert (coded.data[5] == 11) is temporal
+    np.testing.assert_array_equal(decode(coded.data).pixels, coded.decoded.pixels)
 
 
 def test_static_grids_round_trip_through_the_codec(clip: object) -> None:

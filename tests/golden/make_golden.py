@@ -11,7 +11,9 @@ passes large enough); ``nearlossless-cxr-tiled`` is 1.4 (a tiled residual sectio
 1.7 (a context network that reads magnitudes); ``grid-wavelet-interpolated-cxr`` is 1.8 (an interpolated
 approximation band, 16 x 16); the 1.6-1.8 cases ask for the periodic ``cdf97`` that encoders then used;
 ``grid-wavelet-symmetric-cxr`` is 1.9 (the symmetric edge extension, a frame padded from 248 x 248 to 256 x 256);
-``grid-wavelet-named-cxr`` is 1.10 (the header's names as codes, from the shipped ``grid-wavelet-cxr`` init).
+``grid-wavelet-named-cxr`` is 1.10 (the header's names as codes, from the shipped ``grid-wavelet-cxr`` init);
+``grid-video-temporal-cxr`` is 1.11 (``grid-video`` latents coded as spectra along time, on a sequence of the crop
+moving down a row a frame).
 """
 
 from __future__ import annotations
@@ -57,15 +59,22 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
     "grid-wavelet-named-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(0, 256), slice(0, 256)),
                                {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.1, "grid_steps": 20,
                                 "modality": "cxr"}),
+    "grid-video-temporal-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(100, 132), slice(90, 130)),
+                                {"arch": "grid-video", "preset": "fast", "bpp": 1.0, "video_steps": 20}),
 }
+#: sequence cases and their frame counts: the crop moved down one row a frame
+FRAMES = {"grid-video-temporal-cxr": 5}
 #: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
 TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}
 
 
 def source(name: str) -> np.ndarray:
-    """The case's source pixels: the first frame of the sample, cropped."""
-    file, crop, _ = CASES[name]
-    return np.ascontiguousarray(read(SAMPLES / file).frame_stack()[0][crop])
+    """The case's source pixels: the first frame of the sample, cropped; a sequence case's (T, H, W) frames."""
+    file, (rows, columns), _ = CASES[name]
+    frame = read(SAMPLES / file).frame_stack()[0]
+    if name not in FRAMES:
+        return np.ascontiguousarray(frame[rows, columns])
+    return np.stack([frame[rows.start + t:rows.stop + t, columns] for t in range(FRAMES[name])])
 
 
 def main(names: list[str]) -> None:

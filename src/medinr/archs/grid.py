@@ -84,6 +84,8 @@ from medinr.models.grid import (
     WAVELET_BASIS,
     GridConfig,
     GridModel,
+    temporal_frames,
+    temporal_spectrum,
     upsample,
 )
 from medinr.models.wavelet import analysis as wavelet_analysis
@@ -170,6 +172,8 @@ WAVELET_MINOR, MAGNITUDES_MINOR = 6, 7
 INTERPOLATED_MINOR = 8
 #: container minor version of grid files whose wavelet extends frames symmetrically (``cdf97-symmetric``)
 SYMMETRIC_MINOR = 9
+#: container minor version of ``grid-video`` files whose latents are spectra along time (``GridConfig.temporal``)
+TEMPORAL_MINOR = 11
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
 GAIN_SLOPES = (0.5, 0.75, 1.0, 1.25)
 #: typical rate of the trained context model relative to the start pyramid's zeroth-order entropy. A compromise
@@ -506,6 +510,8 @@ class _FrameFit:
             self.lam = 2 * math.log(2) * pyramid[2]
         self.start_bpp = CONTEXT_SAVING * pyramid[1] / self.pixels
         latents = self._pyramid_latents(gains, analysis)
+        if self.config.temporal:  # the pyramid's frames as the latents code them: the start's point, not rounded
+            latents = [temporal_spectrum(z) for z in latents]
         with torch.no_grad():
             self.model.gain.copy_(gains)
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
@@ -762,13 +768,15 @@ class _FrameFit:
         for s in order:
             z = self.latents[s].detach()
             if closed_loop:
-                z = z + pool(error[None, None], self.shapes[s])[0, 0] / gains[s]
+                missed = pool(error[None, None], self.shapes[s])[0, 0] / gains[s]
+                z = z + (temporal_spectrum(missed) if self.config.temporal else missed)
             z = z / scale
             q = (torch.sign(z) * torch.floor((z.abs() + 0.5 - deadzone).clamp_min(0))).clamp(-MAX_ABS_LATENT,
                                                                                              MAX_ABS_LATENT)
             if closed_loop and s != order[-1]:
-                error = error + upsample([(self.latents[s].detach() - q * scale) * gains[s]], self.shape,
-                                         self.config.upsampling)[0]
+                lost = self.latents[s].detach() - q * scale
+                error = error + upsample([(temporal_frames(lost) if self.config.temporal else lost) * gains[s]],
+                                         self.shape, self.config.upsampling)[0]
             out[s] = q.numpy().astype(np.int64)
         return out
 
@@ -981,6 +989,8 @@ class GridCodec(ArchCodec):
         return config
 
     def content_minor(self, config: GridConfig, payloads: Sequence[bytes] = ()) -> int:
+        if config.temporal:
+            return TEMPORAL_MINOR
         if config.symmetric:
             return SYMMETRIC_MINOR
         tensors = len(list(GridModel(config).parameters()))

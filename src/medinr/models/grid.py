@@ -74,6 +74,8 @@ WAVELET_LEVELS = 5
 #: with each level like the spatial axes (the format's rule, chosen by measurement on cine, see
 #: :mod:`medinr.archs.grid_video`)
 TIME_LEVELS = 1
+#: flag bit of the config's upsampling byte: :attr:`GridConfig.temporal`
+TEMPORAL_FLAG = 0x40
 #: fixed point of the exact context network: weights on a 2**-16 grid (|w| < 2**7), hidden on 2**-8 (< 2**12);
 #: with integer inputs below 2**12 every product and sum stays below 2**53, so float64 is exact in any order
 _W_FRAC, _W_MAX, _H_FRAC, _H_MAX = 16, 2.0**7, 8, 2.0**12
@@ -119,11 +121,16 @@ class GridConfig:
     #: bpp (2026-11-27; networks fitted to each), 8 units with magnitudes coded 1-4 % (cxr) and 9 % (MR) fewer bits
     #: than 8 without, 16 units with them 2-6 % and 11-12 %
     context_magnitudes: bool = False
+    #: (t, y, x) pyramid levels only: a level's latents are the orthonormal DCT-II of its frames along time
+    #: (:func:`temporal_spectrum`; format 1.11), so what stays put in a level's frames is one coefficient and slow
+    #: changes a few, instead of a value in every frame (``medinr.archs.grid_video`` has the measurements)
+    temporal: bool = False
 
     def to_bytes(self) -> bytes:
-        """7 bytes; the static level count shares the axes byte (high nibble) and the magnitude flag the upsampling
-        byte (high bit), so files without them are unchanged."""
-        upsampling = UPSAMPLING.index(self.upsampling) | (MAGNITUDES_FLAG if self.context_magnitudes else 0)
+        """7 bytes; the static level count shares the axes byte (high nibble) and the magnitude and temporal flags
+        the upsampling byte (its two high bits), so files without them are unchanged."""
+        upsampling = (UPSAMPLING.index(self.upsampling) | (MAGNITUDES_FLAG if self.context_magnitudes else 0)
+                      | (TEMPORAL_FLAG if self.temporal else 0))
         return struct.pack("<BBBBBBB", self.levels, self.hidden, self.layers, self.refine, self.context_hidden,
                            upsampling, self.dims | self.static << 4)
 
@@ -131,12 +138,13 @@ class GridConfig:
     def from_bytes(cls, data: bytes) -> GridConfig:
         levels, hidden, layers, refine, ctx, up, axes = struct.unpack("<BBBBBBB", data)
         dims, static = axes & 0x0F, axes >> 4
-        magnitudes, up = bool(up & MAGNITUDES_FLAG), up & ~MAGNITUDES_FLAG
+        magnitudes, temporal = bool(up & MAGNITUDES_FLAG), bool(up & TEMPORAL_FLAG)
+        up &= ~(MAGNITUDES_FLAG | TEMPORAL_FLAG)
         if not (1 <= levels <= 12 and 1 <= hidden <= 64 and 1 <= layers <= 4 and refine <= 16 and 1 <= ctx <= 64
                 and up < len(UPSAMPLING) and dims in (2, 3) and static <= (levels if dims == 3 else 0)
-                and not (UPSAMPLING[up] in WAVELET_BASES and dims != 2)):
+                and not (UPSAMPLING[up] in WAVELET_BASES and dims != 2) and not (temporal and dims != 3)):
             raise ValueError("invalid grid configuration")
-        return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims, static, magnitudes)
+        return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims, static, magnitudes, temporal)
 
     @property
     def wavelet(self) -> bool:
@@ -149,9 +157,9 @@ class GridConfig:
         return self.upsampling == "cdf97-symmetric"
 
     def init_fields(self) -> GridConfig:
-        """This config as an init file is tied to it: the wavelet's edge extension changes no network tensor, so
-        an init trained with either serves both."""
-        return replace(self, upsampling="cdf97") if self.symmetric else self
+        """This config as an init file is tied to it: the wavelet's edge extension and the latents' temporal
+        transform change no network tensor, so an init trained with or without either serves both."""
+        return replace(self, upsampling="cdf97" if self.symmetric else self.upsampling, temporal=False)
 
     @property
     def grids(self) -> int:
@@ -214,6 +222,35 @@ class GridConfig:
         height, width = size[-2:]
         return ([(*frames(s), -(-height // 2**s), -(-width // 2**s)) for s in range(self.levels)]
                 + [(1, -(-height // 2**s), -(-width // 2**s)) for s in range(self.static)])
+
+
+@functools.lru_cache(maxsize=16)
+def temporal_basis(frames: int) -> torch.Tensor:
+    """(frames, frames) float32 orthonormal DCT-II matrix: row k is frequency k, so the spectrum of a signal x is
+    ``basis @ x`` and the signal ``basis.T @ spectrum``."""
+    frequency, time = np.arange(frames)[:, None], np.arange(frames)[None]
+    basis = np.cos(np.pi * (time + 0.5) * frequency / frames) * np.sqrt(2 / frames)
+    basis[0] /= np.sqrt(2)
+    return torch.from_numpy(basis.astype(np.float32))
+
+
+def _along_time(z: torch.Tensor, inverse: bool) -> torch.Tensor:
+    """A (T, H, W) grid of T > 1 frames times :func:`temporal_basis` along time (or its transpose); others as they
+    are. One matrix product (T terms a sum), the same on any thread count, like the spatial resizes."""
+    if z.dim() != 3 or z.shape[0] == 1:
+        return z
+    basis = temporal_basis(z.shape[0]).to(z.dtype)
+    return ((basis.T if inverse else basis) @ z.reshape(z.shape[0], -1)).reshape(z.shape)
+
+
+def temporal_spectrum(z: torch.Tensor) -> torch.Tensor:
+    """A (T, H, W) level's frames -> its coded latents, their DCT along time (:attr:`GridConfig.temporal`)."""
+    return _along_time(z, inverse=False)
+
+
+def temporal_frames(c: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`temporal_spectrum`: a level's coded latents -> its frames."""
+    return _along_time(c, inverse=True)
 
 
 def context_inputs(dims: int, magnitudes: bool = False) -> int:
@@ -535,12 +572,14 @@ class GridModel(nn.Module):
                          frames: torch.Tensor | None = None, window: tuple[slice, slice] | None = None
                          ) -> torch.Tensor:
         """The per-pixel network's inputs, (channels, *size): the gained wavelet scale parts or upsampled grids
-        (arguments as :meth:`_synthesize`). Only the latents and the gains enter them, so the curvature probes of the
+        (a temporal config's frames, :func:`temporal_frames`; arguments as :meth:`_synthesize`). Only the latents and the gains enter them, so the curvature probes of the
         other network tensors compute them once (:meth:`medinr.archs.grid._FrameFit.curvature`)."""
         if self.config.wavelet:
             rows = None if window is None else (window[0].start, window[0].stop)
             f = self.scale_parts(latents, size, rows)
             return f if window is None else f[:, :, window[1]]
+        if self.config.temporal:
+            latents = [temporal_frames(c) for c in latents]
         f = upsample(latents, size, self.config.upsampling, frames, window)
         return f * self.gain.to(f.dtype).reshape(-1, *[1] * (f.dim() - 1))
 
