@@ -3,6 +3,7 @@ decoding, header dims checks, causal 3D context coding, single-frame refusal, ba
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,10 @@ def test_a_still_sequence_starts_with_its_latents_in_frequency_zero(clip: object
     moving = [z.detach()[1:] for z in fit.latents if z.shape[0] > 1]
     assert moving and all(float(z.abs().max()) < 1e-4 for z in moving)
     assert fit.latents[0].detach()[0].abs().sum() > 0
+    # the start's rate is that of the spectra it codes, not of the repeated frames
+    framewise = _FrameFit(still, Normalisation.of(still), replace(config, temporal=False), fit.init, fit.opts)
+    gains = fit.model.gain.detach()
+    assert fit._pyramid(gains)[1] < 0.5 * framewise._pyramid(gains)[1]
 
 
 @pytest.mark.parametrize("temporal", [True, False])

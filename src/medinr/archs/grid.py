@@ -483,7 +483,11 @@ class _FrameFit:
         """The closed-loop pyramid at these gains, its zeroth-order entropy (bits) and its MSE."""
         latents = self._pyramid_latents(gains)
         rec = upsample([z * g for z, g in zip(latents, gains)], self.shape, self.config.upsampling).sum(0)
-        return latents, _entropy_bits(latents), float((rec - self.target).pow(2).mean())
+        # the bits of what is coded: a temporal config's spectra (the frames' entropy set the start's step too fine
+        # for a bpp target: on three cine/train sequences at 0.05 / 0.2 / 1 bpp, ``balanced``, this measured +0.42 to
+        # +0.56 dB at 0.05 bpp and -0.33 to +0.27 dB at the others, +0.16 dB on average)
+        coded = [torch.round(temporal_spectrum(z)) for z in latents] if self.config.temporal else latents
+        return latents, _entropy_bits(coded), float((rec - self.target).pow(2).mean())
 
     def start(self, target: RateTarget, latent_bits: float | None, analysis: AnalysisNet | None = None) -> None:
         """Pick the level steps ``q * 2**(-alpha * s)`` and λ for the target; set gains and latents to that pyramid
