@@ -572,8 +572,9 @@ class GridModel(nn.Module):
                          frames: torch.Tensor | None = None, window: tuple[slice, slice] | None = None
                          ) -> torch.Tensor:
         """The per-pixel network's inputs, (channels, *size): the gained wavelet scale parts or upsampled grids
-        (a temporal config's frames, :func:`temporal_frames`; arguments as :meth:`_synthesize`). Only the latents and the gains enter them, so the curvature probes of the
-        other network tensors compute them once (:meth:`medinr.archs.grid._FrameFit.curvature`)."""
+        (a temporal config's frames, :func:`temporal_frames`; arguments as :meth:`_synthesize`). Only the latents
+        and the gains enter them, so the curvature probes of the other network tensors compute them once
+        (:meth:`medinr.archs.grid._FrameFit.curvature`)."""
         if self.config.wavelet:
             rows = None if window is None else (window[0].start, window[0].stop)
             f = self.scale_parts(latents, size, rows)
