@@ -84,8 +84,6 @@ from medinr.models.grid import (
     WAVELET_BASIS,
     GridConfig,
     GridModel,
-    temporal_frames,
-    temporal_spectrum,
     upsample,
 )
 from medinr.models.wavelet import analysis as wavelet_analysis
@@ -333,10 +331,10 @@ def pyramid_latents(target: torch.Tensor, shapes: list[tuple[int, ...]], gains: 
 
 
 def _entropy_bits(latents: list[torch.Tensor]) -> float:
-    """Zeroth-order empirical entropy of integer latents, per level, in bits."""
+    """Zeroth-order empirical entropy of latents rounded to integers, per level, in bits."""
     total = 0.0
     for z in latents:
-        values = z.detach().reshape(-1).long()
+        values = torch.round(z.detach()).reshape(-1).long()
         counts = torch.bincount(values - values.min()).double()
         counts = counts[counts > 0]
         total -= float((counts * torch.log2(counts / counts.sum())).sum())
@@ -486,7 +484,7 @@ class _FrameFit:
         # the bits of what is coded: a temporal config's spectra (the frames' entropy set the start's step too fine
         # for a bpp target: on three cine/train sequences at 0.05 / 0.2 / 1 bpp, ``balanced``, this measured +0.42 to
         # +0.56 dB at 0.05 bpp and -0.33 to +0.27 dB at the others, +0.16 dB on average)
-        coded = [torch.round(temporal_spectrum(z)) for z in latents] if self.config.temporal else latents
+        coded = [self.config.coded_from_frames(z) for z in latents]
         return latents, _entropy_bits(coded), float((rec - self.target).pow(2).mean())
 
     def start(self, target: RateTarget, latent_bits: float | None, analysis: AnalysisNet | None = None) -> None:
@@ -513,9 +511,8 @@ class _FrameFit:
             gains, pyramid = min(((g, self._pyramid(g)) for g in candidates), key=lambda c: cost(c[1]))
             self.lam = 2 * math.log(2) * pyramid[2]
         self.start_bpp = CONTEXT_SAVING * pyramid[1] / self.pixels
-        latents = self._pyramid_latents(gains, analysis)
-        if self.config.temporal:  # the pyramid's frames as the latents code them: the start's point, not rounded
-            latents = [temporal_spectrum(z) for z in latents]
+        # a temporal config's latents are the pyramid's spectra: the start's point, not rounded
+        latents = [self.config.coded_from_frames(z) for z in self._pyramid_latents(gains, analysis)]
         with torch.no_grad():
             self.model.gain.copy_(gains)
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
@@ -772,15 +769,13 @@ class _FrameFit:
         for s in order:
             z = self.latents[s].detach()
             if closed_loop:
-                missed = pool(error[None, None], self.shapes[s])[0, 0] / gains[s]
-                z = z + (temporal_spectrum(missed) if self.config.temporal else missed)
+                z = z + self.config.coded_from_frames(pool(error[None, None], self.shapes[s])[0, 0] / gains[s])
             z = z / scale
             q = (torch.sign(z) * torch.floor((z.abs() + 0.5 - deadzone).clamp_min(0))).clamp(-MAX_ABS_LATENT,
                                                                                              MAX_ABS_LATENT)
             if closed_loop and s != order[-1]:
-                lost = self.latents[s].detach() - q * scale
-                error = error + upsample([(temporal_frames(lost) if self.config.temporal else lost) * gains[s]],
-                                         self.shape, self.config.upsampling)[0]
+                lost = self.config.frames_from_coded(self.latents[s].detach() - q * scale)
+                error = error + upsample([lost * gains[s]], self.shape, self.config.upsampling)[0]
             out[s] = q.numpy().astype(np.int64)
         return out
 
@@ -865,9 +860,9 @@ class _FrameFit:
 
     def _probe_regions(self, latents: list[torch.Tensor], windows: list[tuple[int, int, int, int]]) -> ProbeRegions:
         """The synthesis inputs of regions covering the (top, bottom, left, right) probe windows (:meth:`GridModel.
-        window_inputs`; :data:`ProbeRegions`). Wavelet latents take one region per distinct row band, across that band's windows: the inverse transform of a band
-        costs about the same whatever its width, so a 2000 px frame's 16 probe windows in 4 bands cost 4 band
-        syntheses, not 16; other latents one region per window."""
+        window_inputs`; :data:`ProbeRegions`). Wavelet latents take one region per distinct row band, across that
+        band's windows: the inverse transform of a band costs about the same whatever its width, so a 2000 px
+        frame's 16 probe windows in 4 bands cost 4 band syntheses, not 16; other latents one region per window."""
         groups = itertools.groupby(windows, key=lambda w: w[:2]) if self.config.wavelet else \
             ((w[:2], [w]) for w in windows)
         out = []

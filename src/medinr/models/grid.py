@@ -146,6 +146,15 @@ class GridConfig:
             raise ValueError("invalid grid configuration")
         return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims, static, magnitudes, temporal)
 
+    def coded_from_frames(self, z: torch.Tensor) -> torch.Tensor:
+        """A level's frames as its latents code them: their spectrum along time for a temporal config
+        (:func:`temporal_spectrum`), else the frames themselves."""
+        return temporal_spectrum(z) if self.temporal else z
+
+    def frames_from_coded(self, c: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`coded_from_frames`: a level's coded latents -> its frames."""
+        return temporal_frames(c) if self.temporal else c
+
     @property
     def wavelet(self) -> bool:
         """Whether the latents are wavelet subbands (:data:`WAVELET_BASES`) rather than a pyramid."""
@@ -572,16 +581,15 @@ class GridModel(nn.Module):
                          frames: torch.Tensor | None = None, window: tuple[slice, slice] | None = None
                          ) -> torch.Tensor:
         """The per-pixel network's inputs, (channels, *size): the gained wavelet scale parts or upsampled grids
-        (a temporal config's frames, :func:`temporal_frames`; arguments as :meth:`_synthesize`). Only the latents
-        and the gains enter them, so the curvature probes of the other network tensors compute them once
+        (a temporal config's frames, :meth:`GridConfig.frames_from_coded`; arguments as :meth:`_synthesize`). Only
+        the latents and the gains enter them, so the curvature probes of the other network tensors compute them once
         (:meth:`medinr.archs.grid._FrameFit.curvature`)."""
         if self.config.wavelet:
             rows = None if window is None else (window[0].start, window[0].stop)
             f = self.scale_parts(latents, size, rows)
             return f if window is None else f[:, :, window[1]]
-        if self.config.temporal:
-            latents = [temporal_frames(c) for c in latents]
-        f = upsample(latents, size, self.config.upsampling, frames, window)
+        frames_of = [self.config.frames_from_coded(c) for c in latents]
+        f = upsample(frames_of, size, self.config.upsampling, frames, window)
         return f * self.gain.to(f.dtype).reshape(-1, *[1] * (f.dim() - 1))
 
     def from_inputs(self, f: torch.Tensor) -> torch.Tensor:
