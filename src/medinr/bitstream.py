@@ -63,8 +63,9 @@ FORMAT_MAJOR = 1
 #: (:mod:`medinr.models.wavelet`), 1.7 grid context networks that read magnitudes (``GridConfig.context_magnitudes``),
 #: 1.8 interpolated parentless levels in 2D grid frames (:func:`medinr.entropy.context.choose_interpolation`), 1.9
 #: the wavelet latents' symmetric edge extension (``cdf97-symmetric``), 1.10 the header's names as one-byte codes,
-#: 1.11 ``grid-video`` latents coded as spectra along time (``GridConfig.temporal``)
-FORMAT_MINOR = 11
+#: 1.11 ``grid-video`` latents coded as spectra along time (``GridConfig.temporal``), 1.12 their scale offsets per
+#: frequency (``GridConfig.frequency_scales``)
+FORMAT_MINOR = 12
 #: Hard caps so that a forged header can never make a decoder allocate without bound.
 MAX_SIDE = 65535
 MAX_FRAMES = 4096

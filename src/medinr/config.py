@@ -122,6 +122,9 @@ class VideoOptions:
     #: code each level's latents as their DCT along time (:attr:`medinr.models.grid.GridConfig.temporal`, format
     #: 1.11); see ``medinr.archs.grid_video`` for the measurements
     temporal: bool = True
+    #: with ``temporal``: a scale offset per (level, frequency) in each file, trained with the entropy model
+    #: (:attr:`medinr.models.grid.GridConfig.frequency_scales`, format 1.12)
+    frequency_scales: bool = True
     #: a step measures the error (and the full-resolution level's rate) on enough frames for this many pixels
     #: (every k-th frame, offset cycling: ``GridOptions.frame_stride``)
     step_pixels: int = 3 * 256 * 256

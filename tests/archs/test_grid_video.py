@@ -194,12 +194,35 @@ def test_a_still_sequence_starts_with_its_latents_in_frequency_zero(clip: object
     assert fit._pyramid(gains)[1] < 0.5 * framewise._pyramid(gains)[1]
 
 
-@pytest.mark.parametrize("temporal", [True, False])
-def test_the_temporal_option_sets_the_config_and_the_format_version(clip: object, temporal: bool) -> None:
-    coded = encode_report(clip, bpp=3.0, video_temporal=temporal, **TINY)
-    assert describe(coded.data)["config"]["temporal"] is temporal
-    assert (coded.data[5] == 11) is temporal
+@pytest.mark.parametrize(("temporal", "scales", "minor"), [(True, True, 12), (True, False, 11), (False, True, 10)])
+def test_the_temporal_options_set_the_config_and_the_format_version(clip: object, temporal: bool, scales: bool,
+                                                                    minor: int) -> None:
+    coded = encode_report(clip, bpp=3.0, video_temporal=temporal, video_frequency_scales=scales, **TINY)
+    config = describe(coded.data)["config"]
+    assert config["temporal"] is temporal and config["frequency_scales"] is (temporal and scales)
+    assert coded.data[5] == minor
     np.testing.assert_array_equal(decode(coded.data).pixels, coded.decoded.pixels)
+
+
+def test_frequency_scales_need_a_temporal_config() -> None:
+    config = GridConfig(levels=3, dims=3, temporal=True, frequency_scales=True)
+    assert GridConfig.from_bytes(config.to_bytes()) == config
+    assert config.init_fields() == GridConfig(levels=3, dims=3).init_fields()
+    with pytest.raises(ValueError):
+        GridConfig.from_bytes(replace(config, temporal=False).to_bytes())
+    shapes = config.level_shapes(4, 16, 16)
+    assert config.frequency_counts(shapes) == [4, 2, 0]  # a level of one frame has none
+    assert replace(config, frequency_scales=False).frequency_counts(shapes) == [0, 0, 0]
+
+
+def test_a_still_sequence_starts_with_its_moving_frequencies_scaled_down(clip: object) -> None:
+    still = np.repeat(clip.pixels[:1], 4, axis=0)
+    config = GridConfig(levels=3, dims=3, temporal=True, frequency_scales=True)
+    fit = _FrameFit(still, Normalisation.of(still), config, random_init("grid", config), preset_config("fast").grid)
+    fit.start(RateTarget("bpp", 1.0), float(still.size))
+    bias = fit.model.slice_bias
+    assert bias[2] is None and bias[0].shape == (4,) and bias[1].shape == (2,)
+    assert all(float(b[1:].max()) < float(b[0]) - 2 for b in bias[:2])  # only frequency 0 holds anything
 
 
 def test_static_grids_round_trip_through_the_codec(clip: object) -> None:

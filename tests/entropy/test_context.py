@@ -1,4 +1,5 @@
-"""The context coder: the table cache of its table-coded passes, and interpolated parentless levels (1.8)."""
+"""The context coder: the table cache of its table-coded passes, interpolated parentless levels (1.8) and slice
+scales (1.12)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from medinr.entropy import context
 from medinr.errors import BitstreamError
+from medinr.varint import write_svarint
 
 
 def test_table_cache_that_fills_up_still_returns_every_table_of_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,3 +110,60 @@ def test_no_interpolation_where_the_context_model_codes_the_level_better() -> No
     assert context.choose_interpolation([band], _flat_predictor) is not None
     assert context.choose_interpolation([np.stack([band, band])], _flat_predictor) is None
     assert context.choose_interpolation([np.full((8, 8), 5)], _flat_predictor) is None
+
+
+def test_slice_scales_shift_each_slice_and_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    # slice 0 busy, the others nearly empty: what a sequence level's spectrum looks like
+    level = np.concatenate([rng.laplace(0, 8, (1, 16, 16)), rng.laplace(0, 0.2, (3, 16, 16))]).round().astype(int)
+
+    def predict(level_index, current, parent, checker_pass):
+        count = int(context.pass_masks(current.shape)[checker_pass].sum())
+        return np.zeros(count), np.full(count, 2 * context.SCALE_STEPS)  # every symbol at scale 4
+
+    offsets = [np.array([1, -40, -40, -40])]
+    shifted = context.with_slice_scales(predict, offsets)
+    _, indices = shifted(0, np.zeros(level.shape), None, 1)
+    slices = np.nonzero(context.pass_masks(level.shape)[1])[0]
+    np.testing.assert_array_equal(indices, 2 * context.SCALE_STEPS + context.SLICE_OFFSET_STEP * offsets[0][slices])
+    plain, scaled = context.encode_levels([level], predict), context.encode_levels([level], shifted)
+    assert len(scaled) < 0.8 * len(plain)
+    [decoded] = context.decode_levels(scaled, [level.shape], shifted)
+    np.testing.assert_array_equal(decoded, level)
+
+
+def test_slice_offsets_round_trip_and_bad_ones_are_refused() -> None:
+    offsets = [np.array([3, -7, 0]), None, np.array([context.MAX_SLICE_OFFSET])]
+    data = context.write_slice_offsets(offsets)
+    read_back, used = context.read_slice_offsets(data + b"rest", [3, 0, 1])
+    assert used == len(data) == 4 and read_back[1] is None
+    for got, want in zip(read_back[::2], offsets[::2]):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(BitstreamError, match="truncated"):
+        context.read_slice_offsets(data[:2], [3, 0, 1])
+    with pytest.raises(BitstreamError, match="slice scale out of range"):
+        context.read_slice_offsets(write_svarint(context.MAX_SLICE_OFFSET + 1), [1])
+
+
+def test_chosen_slice_offsets_code_in_fewer_bytes_than_their_neighbours() -> None:
+    rng = np.random.default_rng(1)
+    level = np.concatenate([rng.laplace(0, 6, (1, 24, 24)), rng.laplace(0, 0.6, (2, 24, 24)),
+                            np.zeros((1, 24, 24))]).round().astype(int)
+
+    def predict(level_index, current, parent, checker_pass):
+        count = int(context.pass_masks(current.shape)[checker_pass].sum())
+        return np.zeros(count), np.zeros(count, dtype=np.int64)  # every symbol at scale 1
+
+    [chosen] = context.choose_slice_offsets([level], predict, [4])
+    assert chosen[0] > 0 > chosen[1] and chosen[3] == -context.MAX_SLICE_OFFSET  # an empty slice: the narrowest
+
+    def size(offsets: np.ndarray) -> int:
+        return len(context.encode_levels([level], context.with_slice_scales(predict, [offsets])))
+
+    assert size(chosen) < size(np.zeros(4, dtype=np.int64))
+    for i in range(3):
+        for step in (-2, 2):
+            moved = chosen.copy()
+            moved[i] += step
+            assert size(chosen) <= size(moved)
+    assert context.choose_slice_offsets([level, level[0]], predict, [0, 0]) == [None, None]

@@ -13,7 +13,7 @@ approximation band, 16 x 16); the 1.6-1.8 cases ask for the periodic ``cdf97`` t
 ``grid-wavelet-symmetric-cxr`` is 1.9 (the symmetric edge extension, a frame padded from 248 x 248 to 256 x 256);
 ``grid-wavelet-named-cxr`` is 1.10 (the header's names as codes, from the shipped ``grid-wavelet-cxr`` init);
 ``grid-video-temporal-cxr`` is 1.11 (``grid-video`` latents coded as spectra along time, on a sequence of the crop
-moving down a row a frame).
+moving down a row a frame); ``grid-video-scaled-cxr`` is 1.12 (the same with frequency scales).
 """
 
 from __future__ import annotations
@@ -60,10 +60,13 @@ CASES: dict[str, tuple[str, tuple[slice, slice], dict]] = {
                                {"arch": "grid-wavelet", "preset": "fast", "bpp": 0.1, "grid_steps": 20,
                                 "modality": "cxr"}),
     "grid-video-temporal-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(100, 132), slice(90, 130)),
-                                {"arch": "grid-video", "preset": "fast", "bpp": 1.0, "video_steps": 20}),
+                                {"arch": "grid-video", "preset": "fast", "bpp": 1.0, "video_steps": 20,
+                                 "video_frequency_scales": False}),
+    "grid-video-scaled-cxr": ("cxr_nih_00000001_000_crop256.png", (slice(60, 92), slice(100, 140)),
+                              {"arch": "grid-video", "preset": "fast", "bpp": 0.5, "video_steps": 20}),
 }
 #: sequence cases and their frame counts: the crop moved down one row a frame
-FRAMES = {"grid-video-temporal-cxr": 5}
+FRAMES = {"grid-video-temporal-cxr": 5, "grid-video-scaled-cxr": 6}
 #: cases written with the residual coder's tile size lowered (small crops that still hold several tiles)
 TILE_OVERRIDE = {"nearlossless-cxr-tiled": 16}
 

@@ -21,15 +21,16 @@ CASES = sorted(p.stem for p in HERE.glob("*.minr"))
 def test_cases_present() -> None:
     assert {"grid-cxr-1bpp", "seed-mr-psnr", "nearlossless-mr", "nearlossless-cxr-tiled", "grid-mr-compact",
             "grid-wavelet-cxr", "grid-wavelet-magnitudes-cxr", "grid-wavelet-interpolated-cxr",
-            "grid-wavelet-symmetric-cxr", "grid-wavelet-named-cxr", "grid-video-temporal-cxr"} <= set(CASES)
+            "grid-wavelet-symmetric-cxr", "grid-wavelet-named-cxr", "grid-video-temporal-cxr",
+            "grid-video-scaled-cxr"} <= set(CASES)
 
 
 def test_the_golden_streams_cover_both_header_forms() -> None:
     """Legacy header and END section (1.1, 1.3, 1.4), the compact ones (1.5-1.9) and the named ones (1.10 on), with
     each frame and residual coding (1.2 added only the TIMING section, 1.6 wavelet latents, 1.7 a context network
     reading magnitudes, 1.8 interpolated parentless levels, 1.9 the wavelet's symmetric edge extension, 1.11
-    ``grid-video`` latents as spectra along time)."""
-    assert {(HERE / f"{name}.minr").read_bytes()[5] for name in CASES} == {1, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+    ``grid-video`` latents as spectra along time, 1.12 their frequency scales)."""
+    assert {(HERE / f"{name}.minr").read_bytes()[5] for name in CASES} == {1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -70,7 +71,7 @@ def test_grid_goldens_cover_both_latent_codings() -> None:
 
 @pytest.mark.parametrize("name", ["grid-cxr-tables", "grid-wavelet-cxr", "grid-wavelet-magnitudes-cxr",
                                   "grid-wavelet-interpolated-cxr", "grid-wavelet-symmetric-cxr",
-                                  "grid-wavelet-named-cxr", "grid-video-temporal-cxr"])
+                                  "grid-wavelet-named-cxr", "grid-video-temporal-cxr", "grid-video-scaled-cxr"])
 def test_grid_golden_decodes_identically_on_one_and_two_threads(name: str, decode_on_one_and_two_threads) -> None:
     one, two = decode_on_one_and_two_threads((HERE / f"{name}.minr").read_bytes())
     np.testing.assert_array_equal(one, two)

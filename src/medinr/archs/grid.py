@@ -61,9 +61,15 @@ from medinr.config import EncoderConfig, GridOptions
 from medinr.entropy import MAX_ABS_SYMBOL, decode_tensors, encode_tensors
 from medinr.entropy.context import (
     MAX_ABS_LATENT,
+    SCALE_STEPS,
+    SLICE_OFFSET_STEP,
     choose_interpolation,
+    choose_slice_offsets,
     decode_levels,
     encode_levels,
+    read_slice_offsets,
+    with_slice_scales,
+    write_slice_offsets,
 )
 from medinr.errors import BitstreamError
 from medinr.meta.inits import (
@@ -170,8 +176,9 @@ WAVELET_MINOR, MAGNITUDES_MINOR = 6, 7
 INTERPOLATED_MINOR = 8
 #: container minor version of grid files whose wavelet extends frames symmetrically (``cdf97-symmetric``)
 SYMMETRIC_MINOR = 9
-#: container minor version of ``grid-video`` files whose latents are spectra along time (``GridConfig.temporal``)
-TEMPORAL_MINOR = 11
+#: container minor version of ``grid-video`` files whose latents are spectra along time (``GridConfig.temporal``),
+#: and of those that also carry frequency scales (``GridConfig.frequency_scales``)
+TEMPORAL_MINOR, FREQUENCY_SCALES_MINOR = 11, 12
 #: level-step slopes tried at the start (steps q * 2**(-alpha * s))
 GAIN_SLOPES = (0.5, 0.75, 1.0, 1.25)
 #: typical rate of the trained context model relative to the start pyramid's zeroth-order entropy. A compromise
@@ -295,7 +302,9 @@ def reconstruct(payload: bytes, config: GridConfig, init: Init, norm: Normalisat
     model = _model_from(config, dequantize(symbols, _groups(list(init.params)), idx))
     with torch.no_grad():
         model.gain.mul_(latent_scale(payload[pos] & ~(TABLE_CODED | INTERPOLATED)))
-    levels = decode_levels(payload[pos + 1:], config.level_shapes(*shape), model.exact_predictor(),
+    shapes = config.level_shapes(*shape)
+    offsets, used = read_slice_offsets(payload[pos + 1:], config.frequency_counts(shapes))
+    levels = decode_levels(payload[pos + 1 + used:], shapes, with_slice_scales(model.exact_predictor(), offsets),
                            tables=bool(payload[pos] & TABLE_CODED), parents=config.parents(),
                            interpolated=bool(payload[pos] & INTERPOLATED))
     synthesis = _synthesize_decoded(model, levels, shape)
@@ -517,6 +526,12 @@ class _FrameFit:
             self.model.gain.copy_(gains)
             self.model.level_bias[:, 1].copy_(torch.tensor([math.log2(max(float(z.abs().mean()), 2**-4))
                                                             for z in latents]))
+        # a frequency's scale (a temporal config's) starts at its latents' mean magnitude over the level's
+        counts = self.config.frequency_counts(self.shapes)
+        self.model.slice_bias = [None if not count else
+                                 (torch.log2(z.reshape(count, -1).abs().mean(1).clamp_min(2**-4))
+                                  - self.model.level_bias[s, 1].detach()).requires_grad_(True)
+                                 for s, (z, count) in enumerate(zip(latents, counts))]
         self.latents = [z.requires_grad_(True) for z in latents]
         self.lam_start = self.lam
 
@@ -636,6 +651,7 @@ class _FrameFit:
         # the gains (dequantisation steps) are trained in the log domain only (``gain_lr``): Adam's scale-free steps
         # would swamp them; each step's log change is folded into the gains
         nets = [p for name, p in self.model.named_parameters() if name != "gain"]
+        nets += [bias for bias in self.model.slice_bias or [] if bias is not None]
         gain, log_gain = self.model.gain, torch.zeros_like(self.model.gain)
         lr_net = opts.lr_net * min(1.0, LR_NET_KNEE_BPP / max(self.start_bpp, 1e-9))
         bands = training_bands(self.shape[0], opts.band_rows) if len(self.shape) == 2 else None
@@ -726,7 +742,12 @@ class _FrameFit:
         latents = self.integer_latents()
         head, model = self.network(self._network_log2_step(), curvature)
         coded = self._code_latents(latents, model)
+        # training goes on from the frequency scales that the coder chose (exact for these latents)
+        offsets, _ = read_slice_offsets(coded[1], self.config.frequency_counts(self.shapes))
         with torch.no_grad():
+            for bias, chosen in zip(self.model.slice_bias or [], offsets):
+                if bias is not None:
+                    bias.copy_(torch.from_numpy(chosen * (SLICE_OFFSET_STEP / SCALE_STEPS)))
             estimate = float(self.model.rate_bits([torch.from_numpy(z.astype(np.float32)) for z in latents]))
         overhead = len(_assemble(head, 0, coded)) - len(coded[1])
         return max(8.0 * (frame_budget - overhead), 8.0) * estimate / max(8.0 * len(coded[1]), 1.0)
@@ -734,11 +755,15 @@ class _FrameFit:
     def _code_latents(self, latents: list[np.ndarray], model: GridModel) -> tuple[int, bytes]:
         """Integer latents through ``model``'s exact context coder (its answers for them computed up front), each
         grid with its config's parent, a 2D frame's parentless levels interpolated where that codes them in fewer
-        bits: (coarsening byte flags, section)."""
+        bits, and a sequence's frequency scales chosen for them (:func:`choose_slice_offsets`; 0.1 s for 20 frames of
+        256 px): (coarsening byte flags, section)."""
         parents = self.config.parents()
         predict = model.exact_predictor(latents)
+        offsets = choose_slice_offsets(latents, predict, self.config.frequency_counts(self.shapes), parents)
+        predict = with_slice_scales(predict, offsets)
         rule = choose_interpolation(latents, predict, parents) if self.config.dims == 2 else None
-        return TABLE_CODED | (INTERPOLATED if rule else 0), encode_levels(latents, predict, parents, rule)
+        return (TABLE_CODED | (INTERPOLATED if rule else 0),
+                write_slice_offsets(offsets) + encode_levels(latents, predict, parents, rule))
 
     def _network_log2_step(self) -> float:
         """log2 of the networks' global quantisation factor at the current λ (the high-rate D + λR optimum)."""
@@ -988,6 +1013,8 @@ class GridCodec(ArchCodec):
         return config
 
     def content_minor(self, config: GridConfig, payloads: Sequence[bytes] = ()) -> int:
+        if config.frequency_scales:
+            return FREQUENCY_SCALES_MINOR
         if config.temporal:
             return TEMPORAL_MINOR
         if config.symmetric:

@@ -76,6 +76,9 @@ WAVELET_LEVELS = 5
 TIME_LEVELS = 1
 #: flag bit of the config's upsampling byte: :attr:`GridConfig.temporal`
 TEMPORAL_FLAG = 0x40
+#: flag bit of the upsampling byte: a temporal config's latent sections carry a scale offset per (level, frequency)
+#: (:attr:`GridConfig.frequency_scales`; format 1.12)
+FREQUENCY_SCALES_FLAG = 0x20
 #: fixed point of the exact context network: weights on a 2**-16 grid (|w| < 2**7), hidden on 2**-8 (< 2**12);
 #: with integer inputs below 2**12 every product and sum stays below 2**53, so float64 is exact in any order
 _W_FRAC, _W_MAX, _H_FRAC, _H_MAX = 16, 2.0**7, 8, 2.0**12
@@ -125,12 +128,18 @@ class GridConfig:
     #: (:func:`temporal_spectrum`; format 1.11), so what stays put in a level's frames is one coefficient and slow
     #: changes a few, instead of a value in every frame (``medinr.archs.grid_video`` has the measurements)
     temporal: bool = False
+    #: temporal configs only: each frame payload's latent section starts with a log-scale offset per frequency of
+    #: every level of more than one frame, which the entropy model adds to the context network's
+    #: (:func:`medinr.entropy.context.with_slice_scales`; format 1.12): the network does not see which frequency a
+    #: latent codes
+    frequency_scales: bool = False
 
     def to_bytes(self) -> bytes:
-        """7 bytes; the static level count shares the axes byte (high nibble) and the magnitude and temporal flags
-        the upsampling byte (its two high bits), so files without them are unchanged."""
+        """7 bytes; the static level count shares the axes byte (high nibble) and the magnitude, temporal and
+        frequency-scale flags the upsampling byte (its three high bits), so files without them are unchanged."""
         upsampling = (UPSAMPLING.index(self.upsampling) | (MAGNITUDES_FLAG if self.context_magnitudes else 0)
-                      | (TEMPORAL_FLAG if self.temporal else 0))
+                      | (TEMPORAL_FLAG if self.temporal else 0)
+                      | (FREQUENCY_SCALES_FLAG if self.frequency_scales else 0))
         return struct.pack("<BBBBBBB", self.levels, self.hidden, self.layers, self.refine, self.context_hidden,
                            upsampling, self.dims | self.static << 4)
 
@@ -139,12 +148,15 @@ class GridConfig:
         levels, hidden, layers, refine, ctx, up, axes = struct.unpack("<BBBBBBB", data)
         dims, static = axes & 0x0F, axes >> 4
         magnitudes, temporal = bool(up & MAGNITUDES_FLAG), bool(up & TEMPORAL_FLAG)
-        up &= ~(MAGNITUDES_FLAG | TEMPORAL_FLAG)
+        frequency_scales = bool(up & FREQUENCY_SCALES_FLAG)
+        up &= ~(MAGNITUDES_FLAG | TEMPORAL_FLAG | FREQUENCY_SCALES_FLAG)
         if not (1 <= levels <= 12 and 1 <= hidden <= 64 and 1 <= layers <= 4 and refine <= 16 and 1 <= ctx <= 64
                 and up < len(UPSAMPLING) and dims in (2, 3) and static <= (levels if dims == 3 else 0)
-                and not (UPSAMPLING[up] in WAVELET_BASES and dims != 2) and not (temporal and dims != 3)):
+                and not (UPSAMPLING[up] in WAVELET_BASES and dims != 2) and not (temporal and dims != 3)
+                and not (frequency_scales and not temporal)):
             raise ValueError("invalid grid configuration")
-        return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims, static, magnitudes, temporal)
+        return cls(levels, hidden, layers, refine, ctx, UPSAMPLING[up], dims, static, magnitudes, temporal,
+                   frequency_scales)
 
     def coded_from_frames(self, z: torch.Tensor) -> torch.Tensor:
         """A level's frames as its latents code them: their spectrum along time for a temporal config
@@ -154,6 +166,11 @@ class GridConfig:
     def frames_from_coded(self, c: torch.Tensor) -> torch.Tensor:
         """The inverse of :meth:`coded_from_frames`: a level's coded latents -> its frames."""
         return temporal_frames(c) if self.temporal else c
+
+    def frequency_counts(self, shapes: list[tuple[int, ...]]) -> list[int]:
+        """Per level of these shapes, how many frequency scales its latent section carries: one per frame of a
+        level of more than one with :attr:`frequency_scales`, else none."""
+        return [shape[0] if self.frequency_scales and len(shape) == 3 and shape[0] > 1 else 0 for shape in shapes]
 
     @property
     def wavelet(self) -> bool:
@@ -166,9 +183,11 @@ class GridConfig:
         return self.upsampling == "cdf97-symmetric"
 
     def init_fields(self) -> GridConfig:
-        """This config as an init file is tied to it: the wavelet's edge extension and the latents' temporal
-        transform change no network tensor, so an init trained with or without either serves both."""
-        return replace(self, upsampling="cdf97" if self.symmetric else self.upsampling, temporal=False)
+        """This config as an init file is tied to it: the wavelet's edge extension, the latents' temporal
+        transform and the frequency scales change no network tensor, so an init trained with or without any of them
+        serves all."""
+        return replace(self, upsampling="cdf97" if self.symmetric else self.upsampling, temporal=False,
+                       frequency_scales=False)
 
     @property
     def grids(self) -> int:
@@ -521,6 +540,10 @@ class GridModel(nn.Module):
         ])
         #: per level: (mean, log2 scale) added to the context network's output
         self.level_bias = nn.Parameter(torch.zeros(c.grids, 2))
+        #: per level, None or a log2 scale for each index along its first axis, added by :meth:`rate_bits`: a
+        #: sequence's frequency scales (:attr:`GridConfig.frequency_scales`), fitted per sequence and coded in its
+        #: latent section, so not a network tensor (not in ``parameters()``)
+        self.slice_bias: list[torch.Tensor | None] | None = None
         self.reset_parameters()
 
     def reset_parameters(self, uniform: Callable[[torch.Size], torch.Tensor] = torch.rand) -> None:
@@ -715,20 +738,20 @@ class GridModel(nn.Module):
         latents and the networks; ``contexts``: :meth:`rate_contexts` already evaluated (possibly of earlier
         latents, see ``GridOptions.context_every``; of the same ``rows``). ``frames`` (training a sequence): the
         levels that keep every frame count only these frames', scaled to the whole (an unbiased estimate).
-        ``rows`` (2D levels): per level, only the latents of its rows top:bottom."""
+        ``rows`` (2D levels): per level, only the latents of its rows top:bottom. Scales include :attr:`slice_bias`."""
         lo, hi = (i / SCALE_STEPS for i in SCALE_INDEX_RANGE)
         if contexts is None:
             contexts = self.rate_contexts(latents, rows)
         if rows is not None:
             latents = [z[top:bottom] for z, (top, bottom) in zip(latents, rows)]
         values, means, log_scales, weights = [], [], [], []
-        for z, out in zip(latents, contexts):
-            weight = 1.0
+        for z, out, bias in zip(latents, contexts, self.slice_bias or [None] * len(latents)):
+            weight, log_scale = 1.0, out[1] if bias is None else out[1] + bias.reshape(-1, *[1] * (z.dim() - 1))
             if frames is not None and z.shape[0] == latents[0].shape[0]:
-                z, out, weight = z[frames], out[:, frames], z.shape[0] / len(frames)
+                z, out, log_scale, weight = z[frames], out[:, frames], log_scale[frames], z.shape[0] / len(frames)
             values.append(z.reshape(-1))
             means.append(out[0].reshape(-1))
-            log_scales.append(out[1].reshape(-1))
+            log_scales.append(log_scale.reshape(-1))
             weights.append(weight)
         # every level at once: a dozen elementwise operations instead of a dozen per level (512 px: 3 ms, was 4-7)
         scale = torch.exp2(torch.cat(log_scales).clamp(lo, hi))
