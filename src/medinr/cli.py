@@ -102,7 +102,7 @@ def main() -> None:
               help="grid-video: weight of the temporal-consistency term; trades PSNR for less flicker (1.0: about "
                    "-15 % flicker and -0.6 dB at 1 bpp on cine clips).")
 @click.option("--static-grids", type=click.IntRange(min=0, max=7), default=None,
-              help="grid-video: static (one-frame) grids at the finest N scales, shared by every frame [default: 2; "
+              help="grid-video: static (one-frame) grids at the finest N scales, shared by every frame [default: 0; "
                    "none below 0.075 bpp].")
 @click.option("--no-predictive", is_flag=True,
               help="auto: keep the INR file; do not also try the near-lossless mode's predictive coder.")

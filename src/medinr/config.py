@@ -117,8 +117,10 @@ class VideoOptions:
     #: training steps of a sequence of 256x256 frames (scaled by the frame's pixels as ``GridOptions.steps``)
     steps: int = 340
     #: static grids, constant in time, at the finest this many scales (:attr:`medinr.models.grid.GridConfig.static`):
-    #: what does not move is coded once. Not below ``medinr.archs.grid_video.STATIC_FROM_BPP``
-    static_levels: int = 2
+    #: what does not move is coded once. Not below ``medinr.archs.grid_video.STATIC_FROM_BPP``. None by default
+    #: since the latents are spectra with frequency scales, whose frequency 0 codes what does not move (measured in
+    #: ``medinr.archs.grid_video``)
+    static_levels: int = 0
     #: code each level's latents as their DCT along time (:attr:`medinr.models.grid.GridConfig.temporal`, format
     #: 1.11); see ``medinr.archs.grid_video`` for the measurements
     temporal: bool = True

@@ -125,11 +125,12 @@ def test_static_grids_have_one_frame_their_own_parents_and_start_coarse_to_fine(
 def test_static_grids_are_planned_except_for_the_lowest_bpp_targets() -> None:
     from medinr.archs.grid_video import STATIC_FROM_BPP
 
-    codec, cfg = get_arch("grid-video"), preset_config("balanced")
+    codec, cfg = get_arch("grid-video"), preset_config("balanced", video_static_levels=2)
 
     def static(target: RateTarget) -> int:
         return codec.plan(128, 128, cfg, target, None if target.value is None else 1e4, "cine").static
 
+    assert codec.plan(128, 128, preset_config("balanced"), RateTarget("quality"), None, "cine").static == 0
     assert static(RateTarget("bpp", STATIC_FROM_BPP)) == cfg.video.static_levels == 2
     assert static(RateTarget("bpp", 0.9 * STATIC_FROM_BPP)) == 0
     assert static(RateTarget("psnr", 30.0)) == static(RateTarget("quality")) == 2
@@ -266,13 +267,13 @@ def test_cli_encodes_and_decodes_with_arch_grid_video(clip: object, tmp_path: Pa
                                    "fast", "--steps", "4", "--bpp", "3", "--quiet"])
     assert encoded.exit_code == 0, encoded.output
     info = runner.invoke(main, ["info", str(minr), "--json"])
-    assert info.exit_code == 0 and '"arch": "grid-video"' in info.output and '"static": 2' in info.output
+    assert info.exit_code == 0 and '"arch": "grid-video"' in info.output and '"static": 0' in info.output
     assert runner.invoke(main, ["decode", str(minr), "-o", str(out), "--quiet"]).exit_code == 0
     assert np.load(out).shape == (4, 32, 32)
-    plain = tmp_path / "plain.minr"
-    assert runner.invoke(main, ["encode", str(source), "-o", str(plain), "--arch", "grid-video", "--preset", "fast",
-                                "--steps", "4", "--bpp", "3", "--static-grids", "0", "--quiet"]).exit_code == 0
-    assert '"static": 0' in runner.invoke(main, ["info", str(plain), "--json"]).output
+    still = tmp_path / "still.minr"
+    assert runner.invoke(main, ["encode", str(source), "-o", str(still), "--arch", "grid-video", "--preset", "fast",
+                                "--steps", "4", "--bpp", "3", "--static-grids", "2", "--quiet"]).exit_code == 0
+    assert '"static": 2' in runner.invoke(main, ["info", str(still), "--json"]).output
 
 
 def test_temporal_weight_makes_the_reconstruction_follow_the_source_changes(clip: object) -> None:

@@ -9,11 +9,12 @@ exact file size), run on the stack with the model's 3-axis form (:class:`medinr.
 - Level s is a (T_s, ceil(H / 2^s), ceil(W / 2^s)) grid; T_s = T below level ``TIME_LEVELS``, then halved with
   each level like the spatial axes (:meth:`GridConfig.level_shapes`). Upsampling is linear in time, then the
   config's mode (bicubic or bilinear) in space.
-- Static grids (``VideoOptions.static_levels``, 2): one (1, H_s, W_s) grid at each of the finest scales, added to
-  every frame. The start gives each the time average of its scale's residual and the pyramid level the rest, so
-  what does not move is coded once, not once a frame (or pair of frames). Each is the parent of the next finer
-  one. None below STATIC_FROM_BPP (0.075), where the finest levels stay zero anyway. On the first 10 frames of cine/test
-  SCD0000401_mid at 256 px and 0.5 bpp (balanced): 41.60 -> 43.63 dB, flicker 3.73 -> 3.30, for 9 % more time.
+- Static grids (``VideoOptions.static_levels``; none by default since format 1.12, below): one (1, H_s, W_s) grid
+  at each of the finest scales, added to every frame. The start gives each the time average of its scale's
+  residual and the pyramid level the rest, so what does not move is coded once, not once a frame (or pair of
+  frames). Each is the parent of the next finer one. None below STATIC_FROM_BPP (0.075), where the finest levels
+  stay zero anyway. With the latents as frames (before 1.11), on the first 10 frames of cine/test SCD0000401_mid at
+  256 px and 0.5 bpp (balanced): 41.60 -> 43.63 dB, flicker 3.73 -> 3.30, for 9 % more time.
 - Latents as spectra along time (``VideoOptions.temporal``, format 1.11): a level of T_s > 1 frames codes the
   orthonormal DCT-II of its frames (:func:`medinr.models.grid.temporal_spectrum`; the synthesis turns them back into
   frames first), so what stays put in a level is one coefficient a position and slow changes a few, where the
@@ -28,7 +29,11 @@ exact file size), run on the stack with the model's 3-axis form (:class:`medinr.
   the latents coded (:func:`medinr.entropy.context.choose_slice_offsets`, 0.1 s). On cine/train (20 frames, 256
   px, ``balanced``, 2026-11-28) against 1.11: SCD0000201_basal +0.49 / +0.10 / +0.06 dB and SCD0000101_mid +1.00 /
   +0.51 / +0.29 dB at 0.05 / 0.2 / 1 bpp (the trained offsets alone: +0.42 / +0.11 / +0.10 and +0.88 / +0.38 /
-  +0.25; the exact choice codes the same latents in 5-7 % fewer bytes than the trained offsets).
+  +0.25; the exact choice codes the same latents in 5-7 % fewer bytes than the trained offsets). With them, the
+  static grids only cost: none instead of two (the default until then) gained at all nine points tried (cine/train,
+  20 frames, 256 px, ``balanced``, 0.1 / 0.2 / 1 bpp): SCD0000201_basal +0.73 / +1.39 dB (0.2 / 1), SCD0000101_mid
+  +0.78 / +0.24, SCD0000301_apical +0.09 / +0.96, SCD0000301_basal +0.41 / +0.05 / +1.04, and 5-15 % less time;
+  frequency 0 of the finest levels codes what does not move, at its own scale.
 - The same per-pixel synthesis MLP and residual 3x3 refinement, frame by frame.
 - Context model: the 3x3 neighbourhood of the co-located parent sample, the six anchor neighbours of the 3D
   checkerboard (previous and next frame, N, S, W, E) and the second-pass flag; the same exact fixed-point
