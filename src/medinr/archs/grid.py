@@ -595,10 +595,9 @@ class _FrameFit:
              window: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """D + λR (+ the temporal-consistency term of a (T, H, W) fit), its D (MSE) and its R (bpp). ``frames``: D
         and the full-resolution levels' R on only these frames of a sequence (unbiased estimates; a temporal
-        config's R is all its frequencies': a subset of them, DC in or out, swung a step's estimate between 0.6 and
-        1.8 times the whole on cine and the λ steering with it); ``contexts``: R under these entropy parameters
-        (:meth:`GridModel.rate_contexts`); ``synth``: the synthesis' latents when they
-        differ from the rate's (soft rounding); ``window`` (top, bottom, left, right): D on only those pixels of a
+        config's R on all its frequencies, :meth:`GridModel.rate_bits`); ``contexts``: R under these entropy
+        parameters (:meth:`GridModel.rate_contexts`); ``synth``: the synthesis' latents when they differ from the
+        rate's (soft rounding); ``window`` (top, bottom, left, right): D on only those pixels of a
         frame (an unbiased estimate when windows take turns over the frame, :func:`training_bands`)."""
         rec = self.model.synthesize(latents if synth is None else synth, self.shape, frames, window)
         target = self.target if frames is None else self.target[frames]
@@ -607,8 +606,7 @@ class _FrameFit:
         mse = (rec - target).pow(2).mean()
         rows = self._latent_rows(window)
         share = 1.0 if rows is None else (window[1] - window[0]) / self.shape[0]
-        rate_frames = None if self.config.temporal else frames  # a temporal config's latents are frequencies
-        bpp = self.model.rate_bits(latents, contexts, rate_frames, rows) / (self.pixels * share)
+        bpp = self.model.rate_bits(latents, contexts, frames, rows) / (self.pixels * share)
         loss = mse + self.lam * bpp
         if self.opts.temporal_weight and rec.dim() == 3:
             loss = loss + self.opts.temporal_weight * temporal_consistency_loss(rec, self.target)

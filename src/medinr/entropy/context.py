@@ -229,9 +229,10 @@ def choose_slice_offsets(levels: list[np.ndarray], predict: Predictor, counts: l
             out.append(None)
             continue
         parent = None if parents[s] is None else levels[parents[s]].astype(np.float64)
+        current = z.astype(np.float64)
         residual, index = np.empty(z.shape), np.empty(z.shape, dtype=np.int64)
         for checker_pass, mask in enumerate(pass_masks(z.shape)):
-            means, indices = predict(s, z.astype(np.float64), parent, checker_pass)
+            means, indices = predict(s, current, parent, checker_pass)
             residual[mask], index[mask] = np.abs(z[mask] - means), indices
         chosen = []
         for r, i in zip(residual.reshape(count, -1), index.reshape(count, -1)):
