@@ -40,6 +40,17 @@ class GridOptions:
     soft_round_fine_min_steps: int = 600
     lr_latent: float = 0.05
     lr_net: float = 2e-2
+    #: a frame whose budget (bpp target) is under both ``net_min_bytes`` and ``net_min_bpp`` trains its latents alone:
+    #: the networks (synthesis, context, per-level entropy biases after the start sets them) stay at the init's
+    #: values, so the file codes no network deltas, and the context network is not refitted. Where an image's
+    #: networks cost a few hundred bytes they are a quarter of such a file or more. ``fast``, cxr/train images (cxr
+    #: init), against training them: 256 px crops at 245 / 492 / 820 / 1150 bytes (0.03-0.14 bpp) +9.3 to +11.7 /
+    #: +1.5 to +2.6 / +0.7 to +1.2 / +0.1 to +0.3 dB, at 1640 / 2460 bytes -0.2 to -0.5 / -0.4 to -0.6; 512 px at 983
+    #: / 1638 bytes +0.3 to +0.7 / -0.0 to -0.2. MR train slices (mri init) at 256 px, 0.05 / 0.1 / 0.15 bpp: +6.2 to
+    #: +6.6 / +1.1 to +1.3 / -0.1 to +0.9 dB; but small images at higher rates lose: 128 px MR slices at 0.2 / 0.4 /
+    #: 0.6 bpp -0.3 to -0.7 / -1.2 to -3.0 / -1.0 to -1.6 dB, 128 px X-rays at 0.2 bpp -0.6 to -0.8 (0.4: +-0.2)
+    net_min_bytes: int = 1300
+    net_min_bpp: float = 0.16
     #: learning rate of the level steps (gains), in the log domain; 0 keeps the start point's. Off: 0.005 measured
     #: -0.04 to +0.07 dB on 12 cxr train crops, -0.01 to +0.02 dB on 8 cine frames and +0.00 to +0.23 dB on 4 MR
     #: slices (fast, 256 px, 0.25 / 0.5 / 1 / 2 bpp, one device run)

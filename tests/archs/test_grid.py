@@ -455,3 +455,23 @@ def test_soft_rounding_spares_the_full_resolution_level_of_large_frames_in_short
         medinr.encode(pixels, bpp=1.0, preset="fast", arch="grid", modality="cxr", grid_steps=4, grid_levels=3,
                       grid_soft_round_fine_min_steps=min_steps)
     assert shapes and ((side, side) in shapes) == fine  # coarser levels always soft-rounded
+
+
+def test_networks_stay_at_the_init_under_the_smallest_network_budget(shared_data) -> None:
+    """A frame budget under ``net_min_bytes`` and ``net_min_bpp`` trains the latents alone: every network tensor
+    keeps the init's values except what the start sets (the level steps and the per-level entropy biases), and the
+    context network is not refitted; over either, the networks train."""
+    frame = np.ascontiguousarray(medinr.read(shared_data / "cxr" / "train" / "0a7faa2a.jpg").pixels[600:856, 600:856])
+    config = GridConfig(levels=4, hidden=4, upsampling="cdf97-symmetric")
+    init = load_init("random", "grid", config)
+    moved = []
+    for budget, min_bpp in ((1200, 0.16), (1400, 0.16), (1200, 0.1)):  # 1200 bytes: 0.146 bpp
+        options = {"grid_steps": 10, "grid_net_min_bytes": 1300, "grid_net_min_bpp": min_bpp}
+        fit = _FrameFit(frame, Normalisation.of(frame), config, init,
+                        preset_config("fast", arch="grid-wavelet", **options).grid)
+        target = RateTarget("bpp", 8 * budget / frame.size)
+        fit.start(target, 8.0 * budget)
+        fit.train(target, 8.0 * budget, None, budget)
+        moved.append({name for (name, p), q in zip(fit.model.named_parameters(), init.params) if not torch.equal(p, q)})
+    assert moved[0] == {"gain", "level_bias"}
+    assert {"weights.0", "refine.0", "context.0"} <= moved[1] & moved[2]

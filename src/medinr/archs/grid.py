@@ -647,14 +647,19 @@ class _FrameFit:
         off the rounded latents, the decoder's inputs. Read off the noisy ones (until 2026-11-28), its training rate
         fell while the rounded latents' rose, which λ steering chased to its cap: a 512 px cxr/train proxy at 0.3
         bpp, ``balanced``, ended with 98.5 % zero latents at 0.17 bpp and 30.8 dB (34.4 dB at 0.30 bpp now; on three
-        more 512 px points ``balanced`` +0.05 to +0.15 dB, ``fast`` on six -0.02 to +0.04 dB)."""
+        more 512 px points ``balanced`` +0.05 to +0.15 dB, ``fast`` on six -0.02 to +0.04 d
+
+        A ``frame_budget`` under ``GridOptions.net_min_bytes`` and ``net_min_bpp`` trains the latents alone (the
+        networks stay at the init, the context network's Laplace parameters are then constants of each step)."""
         opts = self.opts
         # the gains (dequantisation steps) are trained in the log domain only (``gain_lr``): Adam's scale-free steps
         # would swamp them; each step's log change is folded into the gains
         nets = [p for name, p in self.model.named_parameters() if name != "gain"]
         nets += [bias for bias in self.model.slice_bias or [] if bias is not None]
         gain, log_gain = self.model.gain, torch.zeros_like(self.model.gain)
-        lr_net = opts.lr_net * min(1.0, LR_NET_KNEE_BPP / max(self.start_bpp, 1e-9))
+        frozen = (frame_budget is not None and frame_budget < opts.net_min_bytes
+                  and 8 * frame_budget / self.pixels < opts.net_min_bpp)
+        lr_net = 0.0 if frozen else opts.lr_net * min(1.0, LR_NET_KNEE_BPP / max(self.start_bpp, 1e-9))
         bands = training_bands(self.shape[0], opts.band_rows) if len(self.shape) == 2 else None
         # a latent sees the error in one step of len(bands): its learning rate grows with the square root of that
         groups = [(self.latents, opts.lr_latent * math.sqrt(len(bands) if bands else 1)), (nets, lr_net)]
@@ -678,7 +683,7 @@ class _FrameFit:
                 curvature = curvature or self.curvature(self._network_log2_step())
                 latent_bits = self.calibrate(frame_budget or 0.0, curvature)
             noisy = step < noise_steps
-            if step == noise_steps and self.config.wavelet and self.pixels >= REFERENCE_PIXELS:
+            if step == noise_steps and self.config.wavelet and self.pixels >= REFERENCE_PIXELS and not frozen:
                 self.refit_context()
             synth = None
             if noisy:
@@ -691,7 +696,8 @@ class _FrameFit:
                 hat = [z + (torch.round(z) - z).detach() for z in self.latents]
             rows = self._latent_rows(window)
             if step % opts.context_every == 0:  # from the rounded latents, as the decoder reads them (see below)
-                contexts = self.model.rate_contexts(self._rounded(), rows)
+                with torch.set_grad_enabled(not frozen):
+                    contexts = self.model.rate_contexts(self._rounded(), rows)
             loss, mse, bpp = self.loss(hat, self._frames_at(step), contexts, synth, window)
             loss.backward()
             contexts = [c.detach() for c in contexts]
