@@ -312,13 +312,18 @@ def test_fill_budget_finds_the_smallest_fitting_max_error_in_few_codings(slope: 
     assert _fill_budget(bpp_at, 120, 3.0) == smallest and len(calls) <= 4
 
 
+def _small_xray(shared_data) -> np.ndarray:
+    """A 256 px crop of a cxr/train X-ray resized to a quarter."""
+    pixels = medinr.read(shared_data / "cxr" / "train" / "19073f37.jpg").pixels
+    return np.ascontiguousarray(pixels[::4, ::4][122:378, 122:378])
+
+
 def test_a_learned_init_too_large_for_a_tiny_budget_gives_way_to_the_random_one(shared_data) -> None:
     """A 256 px X-ray at 0.03 bpp (245 bytes) with networks that train at any budget (``grid_net_min_bytes`` 0):
     the shipped cxr networks' file overshoots it (266 bytes when measured), so the encoder codes it again from the
     random init, whose narrower networks fit; the header still says cxr. (By default a budget this small keeps the
     networks at the init, and the learned init fits: the next test.)"""
-    pixels = medinr.read(shared_data / "cxr" / "train" / "19073f37.jpg").pixels
-    crop = np.ascontiguousarray(pixels[::4, ::4][122:378, 122:378])
+    crop = _small_xray(shared_data)
     options = {"bpp": 0.03, "preset": "fast", "modality": "cxr", "arch": "grid-wavelet", "grid_steps": 20,
                "grid_net_min_bytes": 0}
     learned = medinr.encode(crop, **{**options, "bpp": 0.3})
@@ -335,8 +340,7 @@ def test_a_learned_init_too_large_for_a_tiny_budget_gives_way_to_the_random_one(
 def test_a_tiny_budget_keeps_the_learned_networks_as_they_are(shared_data) -> None:
     """The same 245-byte budget with the default options: the networks stay at the shipped cxr init (no deltas to
     pay for), so the learned init fits the budget and is kept."""
-    pixels = medinr.read(shared_data / "cxr" / "train" / "19073f37.jpg").pixels
-    crop = np.ascontiguousarray(pixels[::4, ::4][122:378, 122:378])
+    crop = _small_xray(shared_data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = medinr.encode(crop, bpp=0.03, preset="fast", modality="cxr", arch="grid-wavelet", grid_steps=20)

@@ -647,18 +647,19 @@ class _FrameFit:
         off the rounded latents, the decoder's inputs. Read off the noisy ones (until 2026-11-28), its training rate
         fell while the rounded latents' rose, which λ steering chased to its cap: a 512 px cxr/train proxy at 0.3
         bpp, ``balanced``, ended with 98.5 % zero latents at 0.17 bpp and 30.8 dB (34.4 dB at 0.30 bpp now; on three
-        more 512 px points ``balanced`` +0.05 to +0.15 dB, ``fast`` on six -0.02 to +0.04 d
+        more 512 px points ``balanced`` +0.05 to +0.15 dB, ``fast`` on six -0.02 to +0.04 dB).
 
-        A ``frame_budget`` under ``GridOptions.net_min_bytes`` and ``net_min_bpp`` trains the latents alone (the
-        networks stay at the init, the context network's Laplace parameters are then constants of each step)."""
+        A ``frame_budget`` under ``GridOptions.net_min_bytes`` and ``net_min_bpp``, or an ``lr_net`` of 0 (``grid-mc``'s
+        inter frames), trains the latents alone (the networks stay where they start, the context network is not
+        refitted, and its Laplace parameters are constants of each step)."""
         opts = self.opts
         # the gains (dequantisation steps) are trained in the log domain only (``gain_lr``): Adam's scale-free steps
         # would swamp them; each step's log change is folded into the gains
         nets = [p for name, p in self.model.named_parameters() if name != "gain"]
         nets += [bias for bias in self.model.slice_bias or [] if bias is not None]
         gain, log_gain = self.model.gain, torch.zeros_like(self.model.gain)
-        frozen = (frame_budget is not None and frame_budget < opts.net_min_bytes
-                  and 8 * frame_budget / self.pixels < opts.net_min_bpp)
+        frozen = opts.lr_net == 0 or (frame_budget is not None and frame_budget < opts.net_min_bytes
+                                      and 8 * frame_budget / self.pixels < opts.net_min_bpp)
         lr_net = 0.0 if frozen else opts.lr_net * min(1.0, LR_NET_KNEE_BPP / max(self.start_bpp, 1e-9))
         bands = training_bands(self.shape[0], opts.band_rows) if len(self.shape) == 2 else None
         # a latent sees the error in one step of len(bands): its learning rate grows with the square root of that
